@@ -1,0 +1,154 @@
+//! Configuration: the embedded `config/default.toml`, overridden by an optional file and then
+//! by command-line flags. Validation happens once, here, so the rest of the broker can trust it.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The defaults shipped with warren, compiled into the binary so that it runs with no files.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Everything warren reads at startup.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub amqp: AmqpConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+}
+
+/// The AMQP listener and the limits it negotiates.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpConfig {
+    pub bind: IpAddr,
+    /// 0 asks the OS for a free port; the chosen one is logged.
+    pub port: u16,
+    /// Offered in connection.tune; a client may only lower it.
+    pub frame_max: u32,
+    /// Offered in connection.tune; a client may only lower it.
+    pub channel_max: u16,
+    /// Seconds; offered in connection.tune, 0 disables heartbeats.
+    pub heartbeat: u16,
+    /// A content header announcing a larger body is refused with 406.
+    pub max_message_size: u64,
+    /// Seconds from accept to connection.open before the socket is dropped.
+    pub handshake_timeout: u64,
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+}
+
+/// The user and vhost that exist on a fresh data directory.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthConfig {
+    pub default_user: String,
+    pub default_pass: String,
+    pub default_vhost: String,
+    /// Users refused unless they connect from a loopback address (RabbitMQ's `loopback_users`).
+    pub loopback_users: Vec<String>,
+}
+
+/// Values given on the command line; each overrides the file and the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub amqp_port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration problem found at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        if let Some(port) = overrides.amqp_port {
+            builder = builder.set_override("amqp.port", port as i64)?;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
+        }
+        let cfg: Config = builder.build()?.try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The embedded defaults alone (what `warren` with no arguments uses).
+    pub fn defaults() -> Config {
+        Config::load(None, &Overrides::default()).expect("embedded default.toml is valid")
+    }
+
+    /// A configuration for tests and embedding: defaults, loopback, port 0, the given data dir.
+    pub fn for_test(data_dir: impl Into<PathBuf>) -> Config {
+        let mut cfg = Config::defaults();
+        cfg.amqp.bind = IpAddr::from([127, 0, 0, 1]);
+        cfg.amqp.port = 0;
+        cfg.storage.data_dir = data_dir.into();
+        cfg
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.amqp.frame_max < 4096 {
+            return Err(ConfigError::Invalid(format!(
+                "amqp.frame_max must be at least 4096, got {}",
+                self.amqp.frame_max
+            )));
+        }
+        if self.amqp.channel_max == 0 {
+            return Err(ConfigError::Invalid("amqp.channel_max must be at least 1".into()));
+        }
+        if self.auth.default_vhost.is_empty() {
+            return Err(ConfigError::Invalid("auth.default_vhost must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_rabbitmq() {
+        let c = Config::defaults();
+        assert_eq!(c.amqp.port, 5672);
+        assert_eq!(c.amqp.frame_max, 131072);
+        assert_eq!(c.amqp.channel_max, 2047);
+        assert_eq!(c.amqp.heartbeat, 60);
+        assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.auth.default_user, "guest");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides { amqp_port: Some(0), data_dir: Some("/tmp/x".into()) };
+        let c = Config::load(None, &o).unwrap();
+        assert_eq!(c.amqp.port, 0);
+        assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("warren-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("w.toml");
+        std::fs::write(&f, "[amqp]\nheartbeat = 5\n").unwrap();
+        let c = Config::load(Some(&f), &Overrides::default()).unwrap();
+        assert_eq!(c.amqp.heartbeat, 5);
+        assert_eq!(c.amqp.frame_max, 131072);
+    }
+}

@@ -1,0 +1,39 @@
+//! warren: an AMQP 0-9-1 message broker that RabbitMQ clients use unchanged.
+//!
+//! # Layout
+//!
+//! - [`config`]: the embedded defaults, an optional file and flags, validated once.
+//! - [`server`]: the listener, the accept loop and graceful shutdown.
+//! - [`codec`]: frames on the wire, on top of amq-protocol's method and header parsers.
+//! - [`connection`]: one task per socket: handshake, tune, heartbeats, the channel table.
+//! - [`channel`]: per-channel state and one handler file per AMQP class.
+//! - [`broker`]: the registries shared by all connections (vhosts, users).
+//! - [`vhost`]: exchanges and queues of one virtual host, and the publish entry point.
+//! - [`exchange`]: one small file per exchange type, routing is pure.
+//! - [`queue`]: messages, consumers, credit and dispatch.
+//! - [`message`]: a published message, shared between queues without copying.
+//! - [`store`]: everything that touches sled.
+//! - [`error`]: AMQP errors and where they close.
+//!
+//! # Data path
+//!
+//! A connection task reads frames ([`codec`]), feeds channel frames to the channel's content
+//! assembler, and runs each complete command. `basic.publish` goes to
+//! [`vhost::VHost::publish`], which routes through the exchange graph (pure, no I/O) and
+//! enqueues one shared [`message::Message`] on each matched queue. A queue hands ready messages
+//! to consumers with credit (prefetch), round-robin, by sending them to the consumer's
+//! connection task; that task assigns the delivery tag, encodes the frames into its write
+//! buffer, and flushes the buffer to the socket once it has no more immediate work.
+
+pub mod broker;
+pub mod channel;
+pub mod codec;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod exchange;
+pub mod message;
+pub mod queue;
+pub mod server;
+pub mod store;
+pub mod vhost;

@@ -1,0 +1,53 @@
+//! The `warren` binary: flags -> configuration -> logging -> server.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use warren::config::{Config, Overrides};
+
+/// An AMQP 0-9-1 message broker, a drop-in replacement for RabbitMQ.
+#[derive(Parser, Debug)]
+#[command(name = "warren", version)]
+struct Cli {
+    /// AMQP port (0 picks a free port and logs it).
+    #[arg(long)]
+    amqp_port: Option<u16>,
+    /// Directory for durable state.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A TOML file overriding the embedded defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let overrides = Overrides { amqp_port: cli.amqp_port, data_dir: cli.data_dir };
+    let cfg = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("warren: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("warren: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(warren::server::run_until_signal(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warren: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

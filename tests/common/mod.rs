@@ -1,0 +1,137 @@
+//! Shared test support: a warren broker started in-process on a free port, and helpers to
+//! connect real clients to it.
+//!
+//! Set `WARREN_TEST_URL=amqp://guest:guest@127.0.0.1:5673/%2f` to run a test file against
+//! another broker instead (a real RabbitMQ, to check that the expectations are right).
+#![allow(dead_code)]
+
+use lapin::{Connection, ConnectionProperties};
+use std::future::Future;
+use std::time::Duration;
+
+/// A broker for one test: in-process warren on 127.0.0.1:0 with its own data directory,
+/// or the broker named by `WARREN_TEST_URL`.
+pub struct TestBroker {
+    /// `amqp://guest:guest@host:port/%2f`
+    pub url: String,
+    /// host:port of the AMQP listener, for raw-socket tests.
+    pub addr: std::net::SocketAddr,
+    handle: Option<warren::server::ServerHandle>,
+    _dir: Option<TempDir>,
+}
+
+impl TestBroker {
+    pub async fn start() -> TestBroker {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Start with a tweaked configuration (ignored when `WARREN_TEST_URL` is set).
+    pub async fn start_with(tweak: impl FnOnce(&mut warren::config::Config)) -> TestBroker {
+        if let Ok(url) = std::env::var("WARREN_TEST_URL") {
+            let hostport = url
+                .split('@')
+                .nth(1)
+                .and_then(|s| s.split('/').next())
+                .expect("WARREN_TEST_URL like amqp://u:p@host:port/vhost");
+            let addr = tokio::net::lookup_host(hostport).await.unwrap().next().unwrap();
+            return TestBroker { url, addr, handle: None, _dir: None };
+        }
+        let dir = TempDir::new();
+        let mut cfg = warren::config::Config::for_test(dir.path.clone());
+        tweak(&mut cfg);
+        let handle = warren::server::start(cfg).await.expect("broker starts");
+        let addr = handle.local_addr();
+        TestBroker {
+            url: format!("amqp://guest:guest@{addr}/%2f"),
+            addr,
+            handle: Some(handle),
+            _dir: Some(dir),
+        }
+    }
+
+    /// A URL for another vhost or user: `url_for("guest", "guest", "/")`.
+    pub fn url_for(&self, user: &str, pass: &str, vhost: &str) -> String {
+        let vh = vhost.replace('%', "%25").replace('/', "%2f");
+        format!("amqp://{user}:{pass}@{}/{vh}", self.addr)
+    }
+
+    pub async fn connect(&self) -> Connection {
+        Connection::connect(&self.url, ConnectionProperties::default())
+            .await
+            .expect("connect")
+    }
+
+    /// Stop the in-process broker (no-op against an external one).
+    pub async fn stop(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "warren-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Await `fut`, failing the test if it takes longer than `secs` seconds.
+pub async fn within<T>(secs: u64, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .expect("timed out")
+}
+
+/// Poll `check` every 10 ms until it returns Some, failing after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "condition not met in {secs}s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A unique name for a queue or exchange, so tests against a shared broker do not collide.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The reply code and text of a lapin error that carries an AMQP close, if any.
+pub fn amqp_error(err: &lapin::Error) -> Option<(u16, String)> {
+    match err.kind() {
+        lapin::ErrorKind::ProtocolError(e) => Some((e.get_id(), e.get_message().to_string())),
+        _ => None,
+    }
+}
