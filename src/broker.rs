@@ -1,0 +1,71 @@
+//! The state every connection shares: configuration, users, vhosts, live connections.
+
+use crate::config::Config;
+use crate::connection::ConnEvent;
+use crate::store::Store;
+use crate::vhost::VHost;
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// A user that may log in.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+}
+
+/// A live connection, as the broker needs to reach it (to close it on shutdown).
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub tx: UnboundedSender<ConnEvent>,
+    pub peer: std::net::SocketAddr,
+    pub user: String,
+    pub vhost: String,
+}
+
+#[derive(Debug)]
+pub struct Broker {
+    pub config: Config,
+    pub vhosts: DashMap<String, Arc<VHost>>,
+    pub users: DashMap<String, User>,
+    pub connections: DashMap<u64, ConnHandle>,
+    next_conn_id: AtomicU64,
+    pub store: Store,
+}
+
+impl Broker {
+    pub fn new(config: Config, store: Store) -> Arc<Broker> {
+        let b = Broker {
+            vhosts: DashMap::new(),
+            users: DashMap::new(),
+            connections: DashMap::new(),
+            next_conn_id: AtomicU64::new(1),
+            store,
+            config,
+        };
+        let vh = b.config.auth.default_vhost.clone();
+        b.vhosts.insert(vh.clone(), VHost::new(&vh));
+        let u = b.config.auth.default_user.clone();
+        b.users.insert(u.clone(), User { name: u, password: b.config.auth.default_pass.clone() });
+        Arc::new(b)
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {
+        self.vhosts.get(name).map(|v| v.clone())
+    }
+
+    /// Check a login. `loopback` says whether the peer address is a loopback one.
+    pub fn authenticate(&self, user: &str, pass: &str, loopback: bool) -> bool {
+        let Some(u) = self.users.get(user) else { return false };
+        if u.password != pass {
+            return false;
+        }
+        loopback || !self.config.auth.loopback_users.iter().any(|l| l == user)
+    }
+}

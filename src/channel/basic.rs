@@ -1,0 +1,308 @@
+//! The basic class: publish, consume, cancel, get, qos, ack, nack, reject, recover.
+
+use super::assembler::Complete;
+use super::{generated_name, Channel, ChannelConsumer, Ctx, Unacked};
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
+use crate::queue::{AfterCancel, Consumer};
+use amq_protocol::protocol::{basic as b, AMQPClass};
+use amq_protocol::types::AMQPValue;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Channel {
+    pub(super) fn on_basic(&mut self, ctx: &mut Ctx, m: b::AMQPMethod) -> AmqpResult<()> {
+        match m {
+            b::AMQPMethod::Publish(p) => {
+                if p.immediate {
+                    return Err(AmqpError::not_implemented("immediate=true"));
+                }
+                self.assembler.start(p);
+                Ok(())
+            }
+            b::AMQPMethod::Qos(q) => self.qos(ctx, q),
+            b::AMQPMethod::Consume(c) => self.consume(ctx, c),
+            b::AMQPMethod::Cancel(c) => self.cancel(ctx, c),
+            b::AMQPMethod::Get(g) => self.get(ctx, g),
+            b::AMQPMethod::Ack(a) => self.settle(ctx, a.delivery_tag, a.multiple, Settle::Ack),
+            b::AMQPMethod::Nack(n) => {
+                let how = if n.requeue { Settle::Requeue } else { Settle::Drop };
+                self.settle(ctx, n.delivery_tag, n.multiple, how)
+            }
+            b::AMQPMethod::Reject(r) => {
+                let how = if r.requeue { Settle::Requeue } else { Settle::Drop };
+                self.settle(ctx, r.delivery_tag, false, how)
+            }
+            b::AMQPMethod::Recover(r) => {
+                self.recover(ctx, r.requeue)?;
+                ctx.out.method(self.id, AMQPClass::Basic(b::AMQPMethod::RecoverOk(b::RecoverOk {})));
+                Ok(())
+            }
+            b::AMQPMethod::RecoverAsync(r) => self.recover(ctx, r.requeue),
+            other => Err(AmqpError::command_invalid(format!("unexpected basic method {other:?}"))),
+        }
+    }
+
+    /// A publish with its content: checks, then route now or buffer for tx.commit.
+    pub(super) fn publish(&mut self, ctx: &mut Ctx, c: Complete) -> AmqpResult<()> {
+        let (class_id, method_id) = (60, 40);
+        let x = ctx.vhost.exchange_or_404(c.publish.exchange.as_str()).map_err(|e| e.on(class_id, method_id))?;
+        if x.internal {
+            return Err(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{}' in vhost '{}'",
+                x.name, ctx.vhost.name
+            ))
+            .on(class_id, method_id));
+        }
+        if let Some(uid) = c.header.properties.user_id() {
+            if uid.as_str() != ctx.user {
+                return Err(AmqpError::precondition(format!(
+                    "user_id property set to '{}' but authenticated user was '{}'",
+                    uid, ctx.user
+                ))
+                .on(class_id, method_id));
+            }
+        }
+        if let Some(exp) = c.header.properties.expiration() {
+            if exp.as_str().parse::<u64>().is_err() {
+                return Err(AmqpError::precondition(format!("invalid expiration '{}': no_integer", exp))
+                    .on(class_id, method_id));
+            }
+        }
+        let mandatory = c.publish.mandatory;
+        let msg = Message::new(
+            c.publish.exchange.to_string(),
+            c.publish.routing_key.to_string(),
+            c.header.properties,
+            c.header.raw_properties,
+            c.body,
+        );
+        if let Some(tx) = &mut self.tx {
+            tx.publishes.push((x, msg, mandatory));
+            return Ok(());
+        }
+        let routed = ctx.vhost.publish(&x, msg.clone());
+        if routed.queues == 0 && mandatory {
+            self.basic_return(ctx, &msg);
+        }
+        if let Some(c) = &mut self.confirm {
+            c.published();
+        }
+        Ok(())
+    }
+
+    pub(super) fn basic_return(&mut self, ctx: &mut Ctx, msg: &Message) {
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(b::AMQPMethod::Return(b::Return {
+                reply_code: 312,
+                reply_text: "NO_ROUTE".into(),
+                exchange: msg.exchange.as_str().into(),
+                routing_key: msg.routing_key.as_str().into(),
+            })),
+        );
+        ctx.out.content(self.id, &msg.raw_properties, &msg.body, ctx.frame_max);
+    }
+
+    fn qos(&mut self, ctx: &mut Ctx, q: b::Qos) -> AmqpResult<()> {
+        // prefetch_size != 0 is refused by the codec (amq-protocol drops the field).
+        if q.global {
+            self.limit.prefetch.store(q.prefetch_count as u32, Ordering::Release);
+            for c in self.consumers.values() {
+                c.queue.kick();
+            }
+        } else {
+            self.consumer_prefetch = q.prefetch_count as u32;
+        }
+        ctx.out.method(self.id, AMQPClass::Basic(b::AMQPMethod::QosOk(b::QosOk {})));
+        Ok(())
+    }
+
+    fn consume(&mut self, ctx: &mut Ctx, c: b::Consume) -> AmqpResult<()> {
+        let name = self.queue_name(c.queue.as_str())?;
+        let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        let tag: Arc<str> = if c.consumer_tag.as_str().is_empty() {
+            generated_name("amq.ctag-").into()
+        } else {
+            c.consumer_tag.as_str().into()
+        };
+        if self.consumers.contains_key(&tag) {
+            return Err(AmqpError::not_allowed(format!("attempt to reuse consumer tag '{tag}'")));
+        }
+        let priority = match c.arguments.inner().get("x-priority") {
+            None => 0,
+            Some(v) => int_arg(v).ok_or_else(|| {
+                AmqpError::precondition(format!("invalid arg 'x-priority' for queue '{name}' in vhost '{}'", ctx.vhost.name))
+            })? as i32,
+        };
+        let consumer = Consumer {
+            key: self.key(ctx.conn_id, &tag),
+            tx: ctx.events.clone(),
+            no_ack: c.no_ack,
+            exclusive: c.exclusive,
+            priority,
+            prefetch: self.consumer_prefetch,
+            unacked: 0,
+            channel_limit: self.limit.clone(),
+            arguments: c.arguments,
+        };
+        // consume-ok goes out before any delivery: deliveries reach this connection through
+        // its event queue, which is read only after this frame is buffered.
+        if !c.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(b::AMQPMethod::ConsumeOk(b::ConsumeOk { consumer_tag: tag.as_ref().into() })),
+            );
+        }
+        self.consumers.insert(tag.clone(), ChannelConsumer { queue: q.clone() });
+        if let Err(e) = q.add_consumer(consumer) {
+            self.consumers.remove(&tag);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, ctx: &mut Ctx, c: b::Cancel) -> AmqpResult<()> {
+        let tag: Arc<str> = c.consumer_tag.as_str().into();
+        if let Some(cc) = self.consumers.remove(&tag) {
+            if cc.queue.remove_consumer(&self.key(ctx.conn_id, &tag)) == AfterCancel::AutoDelete {
+                let (_, others) = ctx.vhost.delete_queue(&cc.queue);
+                super::notify_cancelled(others);
+            }
+        }
+        if !c.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(b::AMQPMethod::CancelOk(b::CancelOk { consumer_tag: c.consumer_tag })),
+            );
+        }
+        Ok(())
+    }
+
+    fn get(&mut self, ctx: &mut Ctx, g: b::Get) -> AmqpResult<()> {
+        let name = self.queue_name(g.queue.as_str())?;
+        let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        let Some((entry, remaining)) = q.get(g.no_ack) else {
+            ctx.out.method(self.id, AMQPClass::Basic(b::AMQPMethod::GetEmpty(b::GetEmpty {})));
+            return Ok(());
+        };
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let m = entry.msg.clone();
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(b::AMQPMethod::GetOk(b::GetOk {
+                delivery_tag: tag,
+                redelivered: entry.redelivered,
+                exchange: m.exchange.as_str().into(),
+                routing_key: m.routing_key.as_str().into(),
+                message_count: remaining,
+            })),
+        );
+        ctx.out.content(self.id, &m.raw_properties, &m.body, ctx.frame_max);
+        if !g.no_ack {
+            self.unacked.insert(tag, Unacked { tag, queue: q, entry, consumer: None });
+        }
+        Ok(())
+    }
+
+    /// Take the deliveries an ack/nack/reject names, or 406 if the tag is unknown.
+    fn take_unacked(&mut self, tag: u64, multiple: bool) -> AmqpResult<Vec<Unacked>> {
+        let unknown = || AmqpError::precondition(format!("unknown delivery tag {tag}"));
+        if multiple {
+            let upto = if tag == 0 { u64::MAX } else { tag };
+            let keys: Vec<u64> = self.unacked.range(..=upto).map(|(k, _)| *k).collect();
+            if keys.is_empty() && tag != 0 {
+                return Err(unknown());
+            }
+            Ok(keys.into_iter().filter_map(|k| self.unacked.remove(&k)).collect())
+        } else {
+            self.unacked.remove(&tag).map(|u| vec![u]).ok_or_else(unknown)
+        }
+    }
+
+    fn settle(&mut self, ctx: &mut Ctx, tag: u64, multiple: bool, how: Settle) -> AmqpResult<()> {
+        if self.tx.is_some() {
+            // Validate now, apply at commit.
+            let items = self.take_unacked(tag, multiple)?;
+            if let Some(tx) = &mut self.tx {
+                tx.settles.push((items, how));
+            }
+            return Ok(());
+        }
+        let items = self.take_unacked(tag, multiple)?;
+        self.apply_settle(ctx.conn_id, items, how);
+        Ok(())
+    }
+
+    pub(super) fn apply_settle(&mut self, conn: u64, items: Vec<Unacked>, how: Settle) {
+        if how == Settle::Requeue {
+            self.requeue_all(conn, items.into_iter());
+            return;
+        }
+        let mut groups: Vec<(Arc<crate::queue::Queue>, Option<Arc<str>>, usize)> = Vec::new();
+        let mut from_consumers = 0;
+        for u in items {
+            if u.consumer.is_some() {
+                from_consumers += 1;
+            }
+            match groups.iter_mut().find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer) {
+                Some(g) => g.2 += 1,
+                None => groups.push((u.queue, u.consumer, 1)),
+            }
+        }
+        self.limit.release(from_consumers);
+        for (q, tag, n) in &groups {
+            let key = tag.as_ref().map(|t| self.key(conn, t));
+            q.settle(key.as_ref(), *n);
+        }
+        if from_consumers > 0 && self.limit.prefetch.load(Ordering::Acquire) > 0 {
+            // A shared channel limit may have blocked other queues' consumers.
+            for c in self.consumers.values() {
+                if !groups.iter().any(|(q, _, _)| Arc::ptr_eq(q, &c.queue)) {
+                    c.queue.kick();
+                }
+            }
+        }
+    }
+
+    fn recover(&mut self, ctx: &mut Ctx, requeue: bool) -> AmqpResult<()> {
+        if !requeue {
+            return Err(AmqpError::not_implemented("requeue=false"));
+        }
+        let unacked = std::mem::take(&mut self.unacked);
+        self.requeue_all(ctx.conn_id, unacked.into_values());
+        Ok(())
+    }
+
+    /// "" names the last queue declared on this channel.
+    pub(super) fn queue_name(&self, name: &str) -> AmqpResult<String> {
+        if !name.is_empty() {
+            return Ok(name.to_string());
+        }
+        self.last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+    }
+}
+
+/// What an ack, nack or reject does with the deliveries it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settle {
+    Ack,
+    Requeue,
+    Drop,
+}
+
+pub(crate) fn int_arg(v: &AMQPValue) -> Option<i64> {
+    Some(match v {
+        AMQPValue::ShortShortInt(x) => *x as i64,
+        AMQPValue::ShortShortUInt(x) => *x as i64,
+        AMQPValue::ShortInt(x) => *x as i64,
+        AMQPValue::ShortUInt(x) => *x as i64,
+        AMQPValue::LongInt(x) => *x as i64,
+        AMQPValue::LongUInt(x) => *x as i64,
+        AMQPValue::LongLongInt(x) => *x,
+        _ => return None,
+    })
+}

@@ -1,0 +1,309 @@
+//! A channel: its content assembler, unacked deliveries, consumers, qos, confirm and tx modes.
+//! One handler file per AMQP class; the connection task owns every channel, so nothing here
+//! locks.
+
+mod assembler;
+mod basic;
+mod exchange;
+mod queue;
+mod tx;
+
+use crate::broker::Broker;
+use crate::codec::{ContentHeader, OutBuf};
+use crate::connection::{ClientCaps, ConnEvent};
+use crate::error::{AmqpError, AmqpResult};
+use crate::queue::{ChannelLimit, Consumer, ConsumerKey, Entry, Queue};
+use crate::vhost::VHost;
+use amq_protocol::protocol::{access, basic as b, channel as ch, AMQPClass};
+use assembler::Assembler;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What a channel handler may touch beyond its own channel.
+pub struct Ctx<'a> {
+    pub broker: &'a Arc<Broker>,
+    pub vhost: &'a Arc<VHost>,
+    pub conn_id: u64,
+    pub user: &'a str,
+    pub out: &'a mut OutBuf,
+    /// This connection's event sender, given to consumers created here.
+    pub events: &'a UnboundedSender<ConnEvent>,
+    pub frame_max: u32,
+    pub caps: ClientCaps,
+    pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
+}
+
+/// A delivery the client has not settled yet.
+#[derive(Debug)]
+struct Unacked {
+    tag: u64,
+    queue: Arc<Queue>,
+    entry: Entry,
+    /// None for basic.get.
+    consumer: Option<Arc<str>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// channel.close sent; everything but close/close-ok is discarded.
+    Closing,
+    Closed,
+}
+
+/// A consumer as its channel sees it.
+#[derive(Debug)]
+struct ChannelConsumer {
+    queue: Arc<Queue>,
+}
+
+pub struct Channel {
+    id: u16,
+    state: State,
+    assembler: Assembler,
+    next_delivery_tag: u64,
+    /// Ordered by delivery tag, for `multiple` acks.
+    unacked: BTreeMap<u64, Unacked>,
+    consumers: HashMap<Arc<str>, ChannelConsumer>,
+    /// basic.qos global=false: the prefetch given to consumers created from now on.
+    consumer_prefetch: u32,
+    /// basic.qos global=true.
+    limit: Arc<ChannelLimit>,
+    /// The last queue declared here, for methods that name the queue "".
+    last_queue: Option<String>,
+    /// Confirm mode: the sequence number of the last publish, and the highest not yet acked.
+    confirm: Option<tx::Confirms>,
+    tx: Option<tx::TxBuffer>,
+}
+
+impl Channel {
+    pub fn new(id: u16) -> Channel {
+        Channel {
+            id,
+            state: State::Open,
+            assembler: Assembler::default(),
+            next_delivery_tag: 1,
+            unacked: BTreeMap::new(),
+            consumers: HashMap::new(),
+            consumer_prefetch: 0,
+            limit: Arc::new(ChannelLimit::default()),
+            last_queue: None,
+            confirm: None,
+            tx: None,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    pub fn on_method(&mut self, ctx: &mut Ctx, m: AMQPClass) -> AmqpResult<()> {
+        if self.state == State::Closing {
+            match m {
+                AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => self.state = State::Closed,
+                AMQPClass::Channel(ch::AMQPMethod::Close(_)) => {
+                    ctx.out.method(self.id, AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})));
+                    self.state = State::Closed;
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+        if self.assembler.in_content() {
+            return Err(AmqpError::unexpected_frame(
+                "expected content header for class 60, got non content header frame instead",
+            ));
+        }
+        match m {
+            AMQPClass::Channel(ch::AMQPMethod::Close(_)) => {
+                self.release(ctx.vhost, ctx.conn_id);
+                ctx.out.method(self.id, AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})));
+                self.state = State::Closed;
+                Ok(())
+            }
+            AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => Ok(()),
+            AMQPClass::Channel(ch::AMQPMethod::Flow(f)) => {
+                if !f.active {
+                    return Err(AmqpError::not_implemented("active=false"));
+                }
+                ctx.out.method(self.id, AMQPClass::Channel(ch::AMQPMethod::FlowOk(ch::FlowOk { active: true })));
+                Ok(())
+            }
+            AMQPClass::Channel(ch::AMQPMethod::FlowOk(_)) => Ok(()),
+            AMQPClass::Channel(ch::AMQPMethod::Open(_)) => {
+                Err(AmqpError::channel_error("second 'channel.open' seen"))
+            }
+            AMQPClass::Access(access::AMQPMethod::Request(_)) => {
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Access(access::AMQPMethod::RequestOk(access::RequestOk {})),
+                );
+                Ok(())
+            }
+            AMQPClass::Exchange(m) => self.on_exchange(ctx, m),
+            AMQPClass::Queue(m) => self.on_queue(ctx, m),
+            AMQPClass::Basic(m) => self.on_basic(ctx, m),
+            AMQPClass::Tx(m) => self.on_tx(ctx, m),
+            AMQPClass::Confirm(m) => self.on_confirm(ctx, m),
+            other => Err(AmqpError::command_invalid(format!(
+                "unexpected method {}/{}",
+                other.get_amqp_class_id(),
+                other.get_amqp_method_id()
+            ))),
+        }
+    }
+
+    pub fn on_header(&mut self, ctx: &mut Ctx, h: ContentHeader) -> AmqpResult<()> {
+        if self.state != State::Open {
+            return Ok(());
+        }
+        let max = ctx.broker.config.amqp.max_message_size;
+        if let Some(done) = self.assembler.header(h, max)? {
+            self.publish(ctx, done)?;
+        }
+        Ok(())
+    }
+
+    pub fn on_body(&mut self, ctx: &mut Ctx, body: Bytes) -> AmqpResult<()> {
+        if self.state != State::Open {
+            return Ok(());
+        }
+        if let Some(done) = self.assembler.body(body)? {
+            self.publish(ctx, done)?;
+        }
+        Ok(())
+    }
+
+    /// A soft error: release what the channel holds and send channel.close.
+    pub fn start_close(&mut self, ctx: &mut Ctx, e: &AmqpError) {
+        tracing::debug!(channel = self.id, error = %e, "closing channel");
+        self.release(ctx.vhost, ctx.conn_id);
+        self.assembler = Assembler::default();
+        ctx.out.method(
+            self.id,
+            AMQPClass::Channel(ch::AMQPMethod::Close(ch::Close {
+                reply_code: e.code as u16,
+                reply_text: e.text.as_str().into(),
+                class_id: e.class_id,
+                method_id: e.method_id,
+            })),
+        );
+        self.state = State::Closing;
+    }
+
+    fn key(&self, conn: u64, tag: &Arc<str>) -> ConsumerKey {
+        ConsumerKey { conn, channel: self.id, tag: tag.clone() }
+    }
+
+    /// Cancel every consumer and requeue every unacked delivery (channel or connection close).
+    pub fn release(&mut self, vhost: &VHost, conn: u64) {
+        let consumers: Vec<(Arc<str>, ChannelConsumer)> = self.consumers.drain().collect();
+        for (tag, c) in consumers {
+            let key = self.key(conn, &tag);
+            if c.queue.remove_consumer(&key) == crate::queue::AfterCancel::AutoDelete {
+                let (_, others) = vhost.delete_queue(&c.queue);
+                notify_cancelled(others);
+            }
+        }
+        let unacked = std::mem::take(&mut self.unacked);
+        self.requeue_all(conn, unacked.into_values());
+        self.confirm = None;
+        self.tx = None;
+    }
+
+    /// Requeue deliveries, one call per (queue, consumer).
+    fn requeue_all(&mut self, conn: u64, items: impl Iterator<Item = Unacked>) {
+        let mut groups: Vec<(Arc<Queue>, Option<Arc<str>>, Vec<Entry>)> = Vec::new();
+        for u in items {
+            if u.consumer.is_some() {
+                self.limit.release(1);
+            }
+            match groups.iter_mut().find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer) {
+                Some(g) => g.2.push(u.entry),
+                None => groups.push((u.queue, u.consumer, vec![u.entry])),
+            }
+        }
+        for (q, tag, entries) in groups {
+            let key = tag.map(|t| self.key(conn, &t));
+            q.requeue(key.as_ref(), entries);
+        }
+    }
+
+    /// Write a delivery for one of this channel's consumers. Gives the entry back if the
+    /// consumer is no longer here.
+    pub fn deliver(
+        &mut self,
+        out: &mut OutBuf,
+        frame_max: u32,
+        tag: &Arc<str>,
+        queue: &Arc<Queue>,
+        entry: Entry,
+        no_ack: bool,
+    ) -> Result<(), Entry> {
+        if self.state != State::Open || !self.consumers.contains_key(tag) {
+            return Err(entry);
+        }
+        let dtag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let m = &entry.msg;
+        out.deliver(self.id, tag, dtag, entry.redelivered, &m.exchange, &m.routing_key);
+        out.content(self.id, &m.raw_properties, &m.body, frame_max);
+        if !no_ack {
+            self.unacked
+                .insert(dtag, Unacked { tag: dtag, queue: queue.clone(), entry, consumer: Some(tag.clone()) });
+        }
+        Ok(())
+    }
+
+    /// The queue under a consumer was deleted.
+    pub fn consumer_gone(&mut self, out: &mut OutBuf, tag: &Arc<str>, notify: bool) {
+        if self.consumers.remove(tag).is_some() && notify && self.state == State::Open {
+            out.method(
+                self.id,
+                AMQPClass::Basic(b::AMQPMethod::Cancel(b::Cancel {
+                    consumer_tag: tag.as_ref().into(),
+                    nowait: true,
+                })),
+            );
+        }
+    }
+
+    /// Confirms owed to the publisher, written once per batch of input.
+    pub fn flush_confirms(&mut self, out: &mut OutBuf) {
+        if let Some(c) = &mut self.confirm {
+            c.flush(self.id, out);
+        }
+    }
+}
+
+/// Tell consumers of a deleted queue (on any connection) that they are cancelled.
+pub fn notify_cancelled(consumers: Vec<Consumer>) {
+    for c in consumers {
+        let _ = c.tx.send(ConnEvent::Cancelled { channel: c.key.channel, consumer_tag: c.key.tag });
+    }
+}
+
+/// A server-generated name: `prefix` followed by 22 URL-safe base64 characters, as RabbitMQ's
+/// `amq.gen-…` and `amq.ctag-…`.
+pub fn generated_name(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::from(prefix);
+    let seed = N.fetch_add(1, Ordering::Relaxed);
+    for round in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(seed);
+        h.write_u64(round);
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let mut v = h.finish();
+        for _ in 0..11 {
+            s.push(ALPHABET[(v & 63) as usize] as char);
+            v >>= 6;
+        }
+    }
+    s
+}

@@ -1,0 +1,427 @@
+//! One task per socket. It owns the connection's channels (no locks on channel state), reads
+//! frames, runs commands, takes deliveries from queues, and batches everything it writes:
+//! frames go into one buffer that is handed to the writer task once there is no more
+//! immediate work, so many frames share one `write()`.
+
+mod handshake;
+mod writer;
+
+use crate::broker::{Broker, ConnHandle};
+use crate::channel::{Channel, Ctx};
+use crate::codec::{self, Frame, OutBuf};
+use crate::error::{AmqpError, ReplyCode};
+use crate::queue::{Entry, Queue};
+use crate::vhost::VHost;
+use amq_protocol::protocol::{channel as ch, connection as c, AMQPClass};
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// What other parts of the broker send to a connection task.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// A queue hands a message to one of this connection's consumers.
+    Deliver {
+        channel: u16,
+        consumer_tag: Arc<str>,
+        queue: Arc<Queue>,
+        entry: Entry,
+        no_ack: bool,
+    },
+    /// The queue under this consumer was deleted: send basic.cancel if the client wants it.
+    Cancelled { channel: u16, consumer_tag: Arc<str> },
+    /// Close the connection (broker shutdown, management action).
+    Close { code: ReplyCode, text: String },
+}
+
+/// Capabilities the client announced in start-ok.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClientCaps {
+    pub consumer_cancel_notify: bool,
+    pub authentication_failure_close: bool,
+    pub connection_blocked: bool,
+}
+
+/// Values agreed in tune/tune-ok.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Negotiated {
+    pub channel_max: u16,
+    /// 0 until tune-ok.
+    pub frame_max: u32,
+    pub heartbeat: u16,
+}
+
+/// The socket halves and the read buffer, during the handshake.
+pub(crate) struct Io {
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    inbuf: BytesMut,
+}
+
+/// Connection state owned by the connection task.
+pub(crate) struct Conn {
+    broker: Arc<Broker>,
+    id: u64,
+    peer: SocketAddr,
+    user: String,
+    client_name: String,
+    caps: ClientCaps,
+    tuned: Negotiated,
+    vhost: Option<Arc<VHost>>,
+    channels: HashMap<u16, Channel>,
+    out: OutBuf,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    /// Exclusive queues declared here, deleted when the connection ends.
+    exclusive_queues: Vec<Arc<Queue>>,
+    /// Set once connection.close was sent: only close/close-ok are processed from then on.
+    closing: Option<Instant>,
+    /// The connection is finished: write what is buffered and end.
+    done: bool,
+    last_read: Instant,
+    last_write: Instant,
+}
+
+/// Serve one accepted socket until it closes.
+pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
+    let id = broker.next_connection_id();
+    let (read, write) = socket.into_split();
+    let mut io = Io { read, write, inbuf: BytesMut::with_capacity(64 * 1024) };
+    let (events, mut events_rx) = mpsc::unbounded_channel();
+    let mut conn = Conn {
+        broker: broker.clone(),
+        id,
+        peer,
+        user: String::new(),
+        client_name: String::new(),
+        caps: ClientCaps::default(),
+        tuned: Negotiated::default(),
+        vhost: None,
+        channels: HashMap::new(),
+        out: OutBuf::default(),
+        events: events.clone(),
+        exclusive_queues: Vec::new(),
+        closing: None,
+        done: false,
+        last_read: Instant::now(),
+        last_write: Instant::now(),
+    };
+    match conn.handshake(&mut io).await {
+        Ok(()) => {}
+        Err(handshake::Refused::Drop) => return,
+        Err(handshake::Refused::Close(e)) => {
+            conn.send_connection_close(&e);
+            let _ = io.flush(&mut conn.out).await;
+            // Give the client a moment to answer close-ok before the socket goes.
+            let mut sink = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(1), io.read.read(&mut sink)).await;
+            return;
+        }
+    }
+    let vhost_name = conn.vhost.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+    broker.connections.insert(
+        id,
+        ConnHandle { tx: events, peer, user: conn.user.clone(), vhost: vhost_name },
+    );
+    tracing::debug!(peer = %peer, user = conn.user, client = conn.client_name, "connection open");
+    let (wtx, wrx) = mpsc::channel(8);
+    let writer = tokio::spawn(writer::run(io.write, wrx));
+    conn.run(&mut io.read, io.inbuf, &mut events_rx, &wtx).await;
+    conn.cleanup();
+    broker.connections.remove(&id);
+    drop(wtx);
+    let _ = writer.await;
+}
+
+impl Conn {
+    async fn run(
+        &mut self,
+        read: &mut OwnedReadHalf,
+        mut inbuf: BytesMut,
+        events_rx: &mut mpsc::UnboundedReceiver<ConnEvent>,
+        wtx: &mpsc::Sender<Vec<bytes::Bytes>>,
+    ) {
+        let hb = self.tuned.heartbeat as u64;
+        // One tick a second drives heartbeats (sent after hb/2 s of silence) and the
+        // close-ok deadline.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(256);
+        // Frames already buffered during the handshake.
+        self.process_input(&mut inbuf);
+        loop {
+            if !self.out.is_empty() {
+                self.last_write = Instant::now();
+                if wtx.send(self.out.take()).await.is_err() {
+                    return;
+                }
+            }
+            if self.done {
+                return;
+            }
+            tokio::select! {
+                res = read.read_buf(&mut inbuf) => match res {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        self.last_read = Instant::now();
+                        self.process_input(&mut inbuf);
+                    }
+                },
+                n = events_rx.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        return;
+                    }
+                    for ev in batch.drain(..) {
+                        self.on_event(ev);
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(since) = self.closing {
+                        if since.elapsed() > Duration::from_secs(3) {
+                            return;
+                        }
+                    }
+                    if hb > 0 {
+                        if self.last_read.elapsed() > Duration::from_secs(hb * 2) {
+                            tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {hb}s");
+                            return;
+                        }
+                        if self.last_write.elapsed() >= Duration::from_millis(hb * 500) {
+                            self.out.heartbeat();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn process_input(&mut self, inbuf: &mut BytesMut) {
+        let frame_max = self.tuned.frame_max;
+        while !self.done {
+            match codec::decode(inbuf, frame_max) {
+                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(None) => break,
+                Err(e) => {
+                    // The stream cannot be resynchronised after a framing error.
+                    self.close_connection(e);
+                    inbuf.clear();
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        for chan in self.channels.values_mut() {
+            chan.flush_confirms(&mut self.out);
+        }
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(64 * 1024);
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        if self.closing.is_some() {
+            // After sending connection.close only close/close-ok matter.
+            if let Frame::Method(0, m) = &frame {
+                match **m {
+                    AMQPClass::Connection(c::AMQPMethod::CloseOk(_)) => self.done = true,
+                    AMQPClass::Connection(c::AMQPMethod::Close(_)) => {
+                        self.out.method(0, AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})));
+                        self.done = true;
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let result = match frame {
+            Frame::Heartbeat(0) => Ok(()),
+            Frame::Heartbeat(n) => Err(AmqpError::unexpected_frame(format!(
+                "heartbeat frame on channel {n}"
+            ))),
+            Frame::Method(0, m) => self.on_connection_method(*m),
+            Frame::Method(n, m) => self.on_channel_method(n, *m),
+            Frame::Header(0, _) | Frame::Body(0, _) => Err(AmqpError::unexpected_frame(
+                "content frame on channel 0",
+            )),
+            Frame::Header(n, h) => self.with_channel(n, |chan, ctx| chan.on_header(ctx, *h)),
+            Frame::Body(n, b) => self.with_channel(n, |chan, ctx| chan.on_body(ctx, b)),
+        };
+        if let Err(e) = result {
+            self.close_connection(e);
+        }
+    }
+
+    fn on_connection_method(&mut self, m: AMQPClass) -> Result<(), AmqpError> {
+        match m {
+            AMQPClass::Connection(c::AMQPMethod::Close(_)) => {
+                self.out.method(0, AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})));
+                self.done = true;
+                Ok(())
+            }
+            AMQPClass::Connection(c::AMQPMethod::CloseOk(_)) => {
+                self.done = true;
+                Ok(())
+            }
+            AMQPClass::Connection(c::AMQPMethod::UpdateSecret(_)) => {
+                self.out.method(
+                    0,
+                    AMQPClass::Connection(c::AMQPMethod::UpdateSecretOk(c::UpdateSecretOk {})),
+                );
+                Ok(())
+            }
+            AMQPClass::Connection(c::AMQPMethod::Blocked(_) | c::AMQPMethod::Unblocked(_)) => Ok(()),
+            other => Err(AmqpError::channel_error(format!(
+                "unexpected method on channel 0: {}",
+                method_name(&other)
+            ))
+            .on(other.get_amqp_class_id(), other.get_amqp_method_id())),
+        }
+    }
+
+    fn on_channel_method(&mut self, n: u16, m: AMQPClass) -> Result<(), AmqpError> {
+        let (class_id, method_id) = (m.get_amqp_class_id(), m.get_amqp_method_id());
+        match m {
+            AMQPClass::Channel(ch::AMQPMethod::Open(_)) => {
+                if self.channels.contains_key(&n) {
+                    return Err(AmqpError::channel_error("second 'channel.open' seen").on(20, 10));
+                }
+                if n > self.tuned.channel_max {
+                    return Err(AmqpError::not_allowed(format!(
+                        "channel number {n} exceeds the negotiated channel_max ({})",
+                        self.tuned.channel_max
+                    ))
+                    .on(20, 10));
+                }
+                self.channels.insert(n, Channel::new(n));
+                self.out.method(n, AMQPClass::Channel(ch::AMQPMethod::OpenOk(ch::OpenOk {})));
+                Ok(())
+            }
+            AMQPClass::Connection(_) => Err(AmqpError::command_invalid(format!(
+                "connection method {} on channel {n}",
+                method_name(&m)
+            ))
+            .on(class_id, method_id)),
+            m => self
+                .with_channel(n, |chan, ctx| chan.on_method(ctx, m))
+                .map_err(|e| e.on(class_id, method_id)),
+        }
+    }
+
+    /// Run `f` on an open channel and apply the error rule: soft errors close the channel,
+    /// hard ones are returned to close the connection.
+    fn with_channel(
+        &mut self,
+        n: u16,
+        f: impl FnOnce(&mut Channel, &mut Ctx) -> Result<(), AmqpError>,
+    ) -> Result<(), AmqpError> {
+        let Some(vhost) = self.vhost.clone() else {
+            return Err(AmqpError::channel_error("connection not open"));
+        };
+        let Some(chan) = self.channels.get_mut(&n) else {
+            return Err(AmqpError::channel_error("expected 'channel.open'"));
+        };
+        let mut ctx = Ctx {
+            broker: &self.broker,
+            vhost: &vhost,
+            conn_id: self.id,
+            user: &self.user,
+            out: &mut self.out,
+            events: &self.events,
+            frame_max: self.tuned.frame_max,
+            caps: self.caps,
+            exclusive_queues: &mut self.exclusive_queues,
+        };
+        match f(chan, &mut ctx) {
+            Ok(()) => {
+                if chan.is_closed() {
+                    self.channels.remove(&n);
+                }
+                Ok(())
+            }
+            Err(e) if e.is_soft() => {
+                chan.start_close(&mut ctx, &e);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn on_event(&mut self, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Deliver { channel, consumer_tag, queue, entry, no_ack } => {
+                let frame_max = self.tuned.frame_max;
+                let delivered = match self.channels.get_mut(&channel) {
+                    Some(chan) => chan.deliver(&mut self.out, frame_max, &consumer_tag, &queue, entry, no_ack),
+                    None => Err(entry),
+                };
+                if let Err(entry) = delivered {
+                    // The consumer or its channel went away while this was in flight.
+                    if !no_ack {
+                        let key = crate::queue::ConsumerKey { conn: self.id, channel, tag: consumer_tag };
+                        queue.requeue(Some(&key), vec![entry]);
+                    }
+                }
+            }
+            ConnEvent::Cancelled { channel, consumer_tag } => {
+                let notify = self.caps.consumer_cancel_notify;
+                if let Some(chan) = self.channels.get_mut(&channel) {
+                    chan.consumer_gone(&mut self.out, &consumer_tag, notify);
+                }
+            }
+            ConnEvent::Close { code, text } => {
+                let e = AmqpError { code, text, class_id: 0, method_id: 0 };
+                self.close_connection(e);
+            }
+        }
+    }
+
+    fn send_connection_close(&mut self, e: &AmqpError) {
+        self.out.method(
+            0,
+            AMQPClass::Connection(c::AMQPMethod::Close(c::Close {
+                reply_code: e.code as u16,
+                reply_text: e.text.as_str().into(),
+                class_id: e.class_id,
+                method_id: e.method_id,
+            })),
+        );
+    }
+
+    /// Send connection.close and wait (up to a deadline) for close-ok.
+    fn close_connection(&mut self, e: AmqpError) {
+        if self.closing.is_some() {
+            return;
+        }
+        tracing::info!(peer = %self.peer, error = %e, "closing connection");
+        self.send_connection_close(&e);
+        self.closing = Some(Instant::now());
+        self.release_channels();
+    }
+
+    /// Requeue every channel's unacked deliveries and cancel its consumers.
+    fn release_channels(&mut self) {
+        let Some(vhost) = self.vhost.clone() else { return };
+        for (_, mut chan) in self.channels.drain() {
+            chan.release(&vhost, self.id);
+        }
+    }
+
+    fn cleanup(&mut self) {
+        self.release_channels();
+        if let Some(vhost) = self.vhost.clone() {
+            for q in self.exclusive_queues.drain(..) {
+                let (_, consumers) = vhost.delete_queue(&q);
+                crate::channel::notify_cancelled(consumers);
+            }
+        }
+    }
+}
+
+fn method_name(m: &AMQPClass) -> String {
+    format!("{}/{}", m.get_amqp_class_id(), m.get_amqp_method_id())
+}

@@ -1,0 +1,41 @@
+//! A published message. One `Arc<Message>` is shared by every queue it is routed to; the body
+//! is a `Bytes` that is never copied in memory after it is assembled.
+
+use amq_protocol::protocol::basic::AMQPProperties;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// What a publisher sent, as it will be delivered.
+#[derive(Debug)]
+pub struct Message {
+    /// The exchange it was published to ("" for the default exchange).
+    pub exchange: String,
+    pub routing_key: String,
+    /// Decoded properties, for routing (headers), persistence (delivery_mode) and checks.
+    pub properties: AMQPProperties,
+    /// The property bytes exactly as published, which is what consumers receive.
+    pub raw_properties: Bytes,
+    pub body: Bytes,
+}
+
+impl Message {
+    pub fn new(
+        exchange: String,
+        routing_key: String,
+        properties: AMQPProperties,
+        raw_properties: Bytes,
+        body: Bytes,
+    ) -> Arc<Message> {
+        Arc::new(Message { exchange, routing_key, properties, raw_properties, body })
+    }
+
+    /// delivery_mode 2.
+    pub fn is_persistent(&self) -> bool {
+        self.properties.delivery_mode() == &Some(2)
+    }
+
+    /// Bytes this message holds in memory (for queue statistics).
+    pub fn size(&self) -> usize {
+        self.body.len()
+    }
+}

@@ -1,0 +1,269 @@
+//! A queue: ready messages in order, the consumers attached to it, and dispatch.
+//!
+//! State sits behind a std `Mutex` held only for short, non-async sections: a publisher (or an
+//! acking consumer) takes it, changes the queue, and runs [`Queue::dispatch`] on the spot, so a
+//! message reaches a consumer's connection without any task hop. Lock order: a queue lock is
+//! never held while taking another queue's lock or an exchange's lock.
+
+mod consumer;
+
+pub use consumer::{ChannelLimit, Consumer, ConsumerKey};
+
+use crate::connection::ConnEvent;
+use crate::message::Message;
+use amq_protocol::types::FieldTable;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A message in a queue. `id` orders messages: requeued ones go back where they were.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: u64,
+    pub msg: Arc<Message>,
+    pub redelivered: bool,
+}
+
+/// One queue.
+#[derive(Debug)]
+pub struct Queue {
+    pub name: String,
+    pub vhost: String,
+    pub durable: bool,
+    /// The connection that owns an exclusive queue.
+    pub exclusive_owner: Option<u64>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    /// Set once deleted, so late acks and publishes through stale handles are ignored.
+    deleted: AtomicBool,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ready: VecDeque<Entry>,
+    next_id: u64,
+    consumers: Vec<Consumer>,
+    /// Round-robin position in `consumers`.
+    next_consumer: usize,
+    /// Delivered to a consumer or basic.get, not yet settled.
+    unacked: usize,
+    /// An auto-delete queue is deleted when its last consumer goes, once it has had one.
+    had_consumer: bool,
+}
+
+/// What removing a consumer left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterCancel {
+    Keep,
+    /// Auto-delete queue with no consumers left: the caller deletes it from its vhost.
+    AutoDelete,
+}
+
+impl Queue {
+    pub fn new(
+        name: String,
+        vhost: String,
+        durable: bool,
+        exclusive_owner: Option<u64>,
+        auto_delete: bool,
+        arguments: FieldTable,
+    ) -> Arc<Queue> {
+        Arc::new(Queue {
+            name,
+            vhost,
+            durable,
+            exclusive_owner,
+            auto_delete,
+            arguments,
+            deleted: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// (ready messages, consumers)
+    pub fn counts(&self) -> (u32, u32) {
+        let st = self.lock();
+        (st.ready.len() as u32, st.consumers.len() as u32)
+    }
+
+    pub fn unacked_count(&self) -> usize {
+        self.lock().unacked
+    }
+
+    /// Enqueue a message and hand it on if a consumer has credit.
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) {
+        if self.is_deleted() {
+            return;
+        }
+        let mut st = self.lock();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.ready.push_back(Entry { id, msg, redelivered: false });
+        self.dispatch(&mut st);
+    }
+
+    /// Hand ready messages to consumers with credit: highest priority first, round-robin
+    /// among equals. Runs under the queue lock; sending to a connection never blocks.
+    fn dispatch(self: &Arc<Self>, st: &mut State) {
+        while !st.ready.is_empty() && !st.consumers.is_empty() {
+            let Some(idx) = pick_consumer(st) else { break };
+            let entry = st.ready.pop_front().expect("not empty");
+            let c = &mut st.consumers[idx];
+            let event = ConnEvent::Deliver {
+                channel: c.key.channel,
+                consumer_tag: c.key.tag.clone(),
+                queue: self.clone(),
+                entry,
+                no_ack: c.no_ack,
+            };
+            match c.tx.send(event) {
+                Ok(()) => {
+                    if !c.no_ack {
+                        c.take_credit();
+                        st.unacked += 1;
+                    }
+                    st.next_consumer = (idx + 1) % st.consumers.len();
+                }
+                Err(tokio::sync::mpsc::error::SendError(ev)) => {
+                    // The connection is gone; its cleanup will cancel the consumer. Keep the
+                    // message and stop using this consumer.
+                    if let ConnEvent::Deliver { entry, .. } = ev {
+                        st.ready.push_front(entry);
+                    }
+                    st.consumers.remove(idx);
+                    st.next_consumer = 0;
+                }
+            }
+        }
+    }
+
+    /// Attach a consumer. Fails with the reply RabbitMQ gives for exclusivity conflicts.
+    pub fn add_consumer(self: &Arc<Self>, c: Consumer) -> Result<(), crate::error::AmqpError> {
+        let mut st = self.lock();
+        if st.consumers.iter().any(|x| x.exclusive) || (c.exclusive && !st.consumers.is_empty())
+        {
+            return Err(crate::error::AmqpError::access_refused(format!(
+                "queue '{}' in vhost '{}' in exclusive use",
+                self.name, self.vhost
+            )));
+        }
+        st.consumers.push(c);
+        st.had_consumer = true;
+        self.dispatch(&mut st);
+        Ok(())
+    }
+
+    /// Detach a consumer (basic.cancel, channel or connection close).
+    pub fn remove_consumer(&self, key: &ConsumerKey) -> AfterCancel {
+        let mut st = self.lock();
+        st.consumers.retain(|c| &c.key != key);
+        st.next_consumer = 0;
+        if self.auto_delete && st.had_consumer && st.consumers.is_empty() {
+            AfterCancel::AutoDelete
+        } else {
+            AfterCancel::Keep
+        }
+    }
+
+    /// `count` deliveries to `consumer` (None for basic.get) were acked or rejected without
+    /// requeue: give back credit and dispatch.
+    pub fn settle(self: &Arc<Self>, consumer: Option<&ConsumerKey>, count: usize) {
+        let mut st = self.lock();
+        st.unacked = st.unacked.saturating_sub(count);
+        if let Some(key) = consumer {
+            if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
+                c.return_credit(count as u32);
+            }
+        }
+        self.dispatch(&mut st);
+    }
+
+    /// Put unsettled deliveries back in their original places, marked redelivered.
+    pub fn requeue(self: &Arc<Self>, consumer: Option<&ConsumerKey>, mut entries: Vec<Entry>) {
+        if self.is_deleted() {
+            return;
+        }
+        let mut st = self.lock();
+        let count = entries.len();
+        st.unacked = st.unacked.saturating_sub(count);
+        if let Some(key) = consumer {
+            if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
+                c.return_credit(count as u32);
+            }
+        }
+        entries.sort_by_key(|e| e.id);
+        for mut e in entries.into_iter().rev() {
+            e.redelivered = true;
+            match st.ready.front() {
+                Some(f) if f.id < e.id => {
+                    let pos = st.ready.partition_point(|x| x.id < e.id);
+                    st.ready.insert(pos, e);
+                }
+                _ => st.ready.push_front(e),
+            }
+        }
+        self.dispatch(&mut st);
+    }
+
+    /// Credit on a shared (global) channel limit came back: try again.
+    pub fn kick(self: &Arc<Self>) {
+        let mut st = self.lock();
+        self.dispatch(&mut st);
+    }
+
+    /// basic.get: the head message and how many remain.
+    pub fn get(&self, no_ack: bool) -> Option<(Entry, u32)> {
+        let mut st = self.lock();
+        let e = st.ready.pop_front()?;
+        if !no_ack {
+            st.unacked += 1;
+        }
+        Some((e, st.ready.len() as u32))
+    }
+
+    /// Drop all ready messages; returns how many.
+    pub fn purge(&self) -> u32 {
+        let mut st = self.lock();
+        let n = st.ready.len();
+        st.ready.clear();
+        n as u32
+    }
+
+    /// Mark deleted and detach everything. Returns the message count and the consumers, whom
+    /// the caller notifies with basic.cancel.
+    pub fn delete(&self) -> (u32, Vec<Consumer>) {
+        self.deleted.store(true, Ordering::Release);
+        let mut st = self.lock();
+        let n = st.ready.len() as u32;
+        st.ready.clear();
+        (n, std::mem::take(&mut st.consumers))
+    }
+}
+
+/// The next consumer to receive: among consumers with credit, the highest priority; among
+/// those, the first at or after the round-robin position.
+fn pick_consumer(st: &State) -> Option<usize> {
+    let n = st.consumers.len();
+    let mut best: Option<(i32, usize)> = None;
+    for i in 0..n {
+        let idx = (st.next_consumer + i) % n;
+        let c = &st.consumers[idx];
+        if !c.has_credit() {
+            continue;
+        }
+        match best {
+            Some((p, _)) if p >= c.priority => {}
+            _ => best = Some((c.priority, idx)),
+        }
+    }
+    best.map(|(_, idx)| idx)
+}

@@ -1,0 +1,110 @@
+//! The listener, the accept loop and graceful shutdown.
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::connection::{self, ConnEvent};
+use crate::error::{BrokerError, ReplyCode};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A running broker: where it listens, and how to stop it.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    broker: Arc<Broker>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stop accepting, close every connection with 320 CONNECTION_FORCED, wait for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept.await;
+        if let Err(e) = self.broker.store.flush() {
+            tracing::error!(error = %e, "flushing the store at shutdown failed");
+        }
+    }
+}
+
+/// Open the store, bind the listener and start accepting.
+pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
+    let store = Store::open(&config.storage.data_dir)?;
+    let listener = TcpListener::bind((config.amqp.bind, config.amqp.port)).await?;
+    let addr = listener.local_addr()?;
+    let broker = Broker::new(config, store);
+    let (stop, stop_rx) = watch::channel(false);
+    let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
+    tracing::info!("Server startup complete; AMQP listening on {addr}");
+    Ok(ServerHandle { addr, broker, stop, accept })
+}
+
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            res = listener.accept() => match res {
+                Ok((socket, peer)) => {
+                    let _ = socket.set_nodelay(true);
+                    conns.spawn(connection::serve(broker.clone(), socket, peer));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    for c in broker.connections.iter() {
+        let _ = c.tx.send(ConnEvent::Close {
+            code: ReplyCode::ConnectionForced,
+            text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+                .into(),
+        });
+    }
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        conns.abort_all();
+    }
+}
+
+/// Run until SIGTERM or SIGINT, then shut down gracefully.
+pub async fn run_until_signal(config: Config) -> Result<(), BrokerError> {
+    let handle = start(config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

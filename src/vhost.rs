@@ -1,0 +1,448 @@
+//! A virtual host: its exchanges and queues, the metadata operations on them, and the publish
+//! entry point. Every metadata change goes through a method here, which is where the store
+//! will log it.
+
+use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
+use crate::message::Message;
+use crate::queue::{Consumer, Queue};
+use amq_protocol::types::{AMQPValue, FieldTable};
+use dashmap::DashMap;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// One virtual host.
+#[derive(Debug)]
+pub struct VHost {
+    pub name: String,
+    exchanges: DashMap<String, Arc<Exchange>>,
+    queues: DashMap<String, Arc<Queue>>,
+}
+
+/// How a publish was routed.
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub queues: usize,
+}
+
+/// Queue arguments RabbitMQ compares on redeclare; others are kept but not compared.
+const COMPARED_QUEUE_ARGS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-type",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+];
+
+impl VHost {
+    pub fn new(name: &str) -> Arc<VHost> {
+        let vh = VHost { name: name.to_string(), exchanges: DashMap::new(), queues: DashMap::new() };
+        let std = [
+            ("", ExchangeKind::Direct),
+            ("amq.direct", ExchangeKind::Direct),
+            ("amq.fanout", ExchangeKind::Fanout),
+            ("amq.topic", ExchangeKind::Topic),
+            ("amq.headers", ExchangeKind::Headers),
+            ("amq.match", ExchangeKind::Headers),
+        ];
+        for (n, k) in std {
+            vh.exchanges.insert(
+                n.to_string(),
+                Arc::new(Exchange::new(n, k, true, false, false, FieldTable::default())),
+            );
+        }
+        Arc::new(vh)
+    }
+
+    pub fn exchange(&self, name: &str) -> Option<Arc<Exchange>> {
+        self.exchanges.get(name).map(|e| e.clone())
+    }
+
+    pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+        self.queues.get(name).map(|q| q.clone())
+    }
+
+    pub fn queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| q.clone()).collect()
+    }
+
+    pub fn exchanges(&self) -> Vec<Arc<Exchange>> {
+        self.exchanges.iter().map(|e| e.clone()).collect()
+    }
+
+    fn no_exchange(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
+    }
+
+    pub fn no_queue(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
+    }
+
+    pub fn exchange_or_404(&self, name: &str) -> AmqpResult<Arc<Exchange>> {
+        self.exchange(name).ok_or_else(|| self.no_exchange(name))
+    }
+
+    /// A queue usable by connection `conn`: 404 if missing, 405 if another connection owns it.
+    pub fn queue_for(&self, name: &str, conn: u64) -> AmqpResult<Arc<Queue>> {
+        let q = self.queue(name).ok_or_else(|| self.no_queue(name))?;
+        check_exclusive(&q, conn)?;
+        Ok(q)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn declare_exchange(
+        &self,
+        name: &str,
+        kind: &str,
+        passive: bool,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> AmqpResult<()> {
+        if passive {
+            // A passive declare only checks existence (the default exchange always exists).
+            return self.exchange_or_404(name).map(|_| ());
+        }
+        if name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{name}' contains reserved prefix 'amq.*'"
+            )));
+        }
+        if name.is_empty() {
+            return Err(AmqpError::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
+        let Some(k) = ExchangeKind::parse(kind) else {
+            return Err(AmqpError::precondition(format!(
+                "invalid exchange type '{kind}' for exchange '{name}' in vhost '{}'",
+                self.name
+            )));
+        };
+        let entry = self.exchanges.entry(name.to_string());
+        if let dashmap::Entry::Occupied(e) = &entry {
+            let x = e.get();
+            let what = |arg: &str, got: String, have: String| {
+                AmqpError::precondition(format!(
+                    "inequivalent arg '{arg}' for exchange '{name}' in vhost '{}': received '{got}' but current is '{have}'",
+                    self.name
+                ))
+            };
+            if x.kind != k {
+                return Err(what("type", kind.into(), x.kind.as_str().into()));
+            }
+            if x.durable != durable {
+                return Err(what("durable", durable.to_string(), x.durable.to_string()));
+            }
+            if x.auto_delete != auto_delete {
+                return Err(what("auto_delete", auto_delete.to_string(), x.auto_delete.to_string()));
+            }
+            if x.internal != internal {
+                return Err(what("internal", internal.to_string(), x.internal.to_string()));
+            }
+            compare_args(&x.arguments, &arguments, &["alternate-exchange"], "exchange", name, &self.name)?;
+            return Ok(());
+        }
+        entry.or_insert_with(|| {
+            Arc::new(Exchange::new(name, k, durable, auto_delete, internal, arguments))
+        });
+        Ok(())
+    }
+
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+        if name.is_empty() || name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "operation not permitted on exchange '{name}' in vhost '{}'",
+                self.name
+            )));
+        }
+        let x = self.exchange_or_404(name)?;
+        if if_unused && (x.has_bindings() || self.is_bound_destination(name)) {
+            return Err(AmqpError::precondition(format!(
+                "exchange '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        self.exchanges.remove(name);
+        // Bindings towards it go too.
+        self.unbind_everywhere(&Dest::Exchange(name.to_string()));
+        Ok(())
+    }
+
+    fn is_bound_destination(&self, name: &str) -> bool {
+        let d = Dest::Exchange(name.to_string());
+        self.exchanges.iter().any(|e| e.bindings().iter().any(|b| b.dest == d))
+    }
+
+    /// Remove every binding to `dest`, then auto-delete exchanges left without bindings.
+    fn unbind_everywhere(&self, dest: &Dest) {
+        let mut emptied = vec![];
+        for e in self.exchanges.iter() {
+            if e.unbind_dest(dest) > 0 && e.auto_delete && !e.has_bindings() {
+                emptied.push(e.name.clone());
+            }
+        }
+        for name in emptied {
+            self.auto_delete_exchange(&name);
+        }
+    }
+
+    fn auto_delete_exchange(&self, name: &str) {
+        let removed = self.exchanges.remove_if(name, |_, e| e.auto_delete && !e.has_bindings());
+        if removed.is_some() {
+            self.unbind_everywhere(&Dest::Exchange(name.to_string()));
+        }
+    }
+
+    /// queue.declare (non-passive). Returns the queue, created or existing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn declare_queue(
+        &self,
+        name: &str,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        arguments: FieldTable,
+        conn: u64,
+    ) -> AmqpResult<Arc<Queue>> {
+        if name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{name}' contains reserved prefix 'amq.*'"
+            )));
+        }
+        let owner = exclusive.then_some(conn);
+        let entry = self.queues.entry(name.to_string());
+        if let dashmap::Entry::Occupied(e) = &entry {
+            let q = e.get();
+            check_exclusive(q, conn)?;
+            let what = |arg: &str, got: bool, have: bool| {
+                AmqpError::precondition(format!(
+                    "inequivalent arg '{arg}' for queue '{name}' in vhost '{}': received '{got}' but current is '{have}'",
+                    self.name
+                ))
+            };
+            if q.durable != durable {
+                return Err(what("durable", durable, q.durable));
+            }
+            if q.exclusive_owner.is_some() != exclusive {
+                return Err(AmqpError::resource_locked(locked_text(name, &self.name)));
+            }
+            if q.auto_delete != auto_delete {
+                return Err(what("auto_delete", auto_delete, q.auto_delete));
+            }
+            compare_args(&q.arguments, &arguments, COMPARED_QUEUE_ARGS, "queue", name, &self.name)?;
+            return Ok(q.clone());
+        }
+        let q = Queue::new(
+            name.to_string(),
+            self.name.clone(),
+            durable,
+            owner,
+            auto_delete,
+            arguments,
+        );
+        entry.or_insert(q.clone());
+        // Every queue is bound to the default exchange under its own name; routing through
+        // "" looks the queue up directly, so no binding entry is kept.
+        Ok(q)
+    }
+
+    /// Remove a queue: bindings, consumers (returned, to be told with basic.cancel) and
+    /// messages. Returns the number of ready messages it held.
+    pub fn delete_queue(&self, q: &Arc<Queue>) -> (u32, Vec<Consumer>) {
+        let removed = self.queues.remove_if(&q.name, |_, v| Arc::ptr_eq(v, q));
+        if removed.is_none() {
+            return (0, vec![]);
+        }
+        self.unbind_everywhere(&Dest::Queue(q.name.clone()));
+        q.delete()
+    }
+
+    /// queue.bind and exchange.bind.
+    pub fn bind(&self, source: &str, dest: Dest, routing_key: &str, args: FieldTable) -> AmqpResult<()> {
+        if source.is_empty() {
+            return Err(self.default_exchange_refused(&dest, "bind"));
+        }
+        let x = self.exchange_or_404(source)?;
+        x.bind(Binding { dest, routing_key: routing_key.to_string(), arguments: args });
+        Ok(())
+    }
+
+    /// queue.unbind and exchange.unbind. Unbinding what is not bound succeeds, as in RabbitMQ.
+    pub fn unbind(&self, source: &str, dest: Dest, routing_key: &str, args: FieldTable) -> AmqpResult<()> {
+        if source.is_empty() {
+            return Err(self.default_exchange_refused(&dest, "unbind"));
+        }
+        let x = self.exchange_or_404(source)?;
+        let b = Binding { dest, routing_key: routing_key.to_string(), arguments: args };
+        if x.unbind(&b) && x.auto_delete && !x.has_bindings() {
+            self.auto_delete_exchange(source);
+        }
+        Ok(())
+    }
+
+    fn default_exchange_refused(&self, dest: &Dest, op: &str) -> AmqpError {
+        let what = match dest {
+            Dest::Queue(q) => format!("queue '{q}'"),
+            Dest::Exchange(e) => format!("exchange '{e}'"),
+        };
+        AmqpError::access_refused(format!(
+            "operation not permitted on the default exchange ({op} {what} in vhost '{}')",
+            self.name
+        ))
+    }
+
+    /// The queues a message published to `exchange` with `routing_key` reaches, following
+    /// exchange-to-exchange bindings (each exchange visited once).
+    pub fn route(&self, exchange: &Exchange, routing_key: &str, headers: Option<&FieldTable>) -> Vec<Arc<Queue>> {
+        let mut queues: Vec<Arc<Queue>> = Vec::new();
+        if exchange.name.is_empty() {
+            if let Some(q) = self.queue(routing_key) {
+                queues.push(q);
+            }
+            return queues;
+        }
+        let mut dests = Vec::new();
+        exchange.route(routing_key, headers, &mut dests);
+        let mut seen_x: HashSet<String> = HashSet::new();
+        seen_x.insert(exchange.name.clone());
+        let mut seen_q: HashSet<String> = HashSet::new();
+        while let Some(d) = dests.pop() {
+            match d {
+                Dest::Queue(name) => {
+                    if seen_q.insert(name.clone()) {
+                        if let Some(q) = self.queue(&name) {
+                            queues.push(q);
+                        }
+                    }
+                }
+                Dest::Exchange(name) => {
+                    if seen_x.insert(name.clone()) {
+                        if let Some(x) = self.exchange(&name) {
+                            x.route(routing_key, headers, &mut dests);
+                        }
+                    }
+                }
+            }
+        }
+        // Keep a stable order so that one publisher's messages land in the same order.
+        queues.sort_by(|a, b| a.name.cmp(&b.name));
+        queues
+    }
+
+    /// Deliver an assembled message to the queues it routes to.
+    pub fn publish(&self, exchange: &Exchange, msg: Arc<Message>) -> Routed {
+        let headers = msg.properties.headers().as_ref();
+        let queues = self.route(exchange, &msg.routing_key, headers);
+        for q in &queues {
+            q.publish(msg.clone());
+        }
+        Routed { queues: queues.len() }
+    }
+}
+
+fn check_exclusive(q: &Queue, conn: u64) -> AmqpResult<()> {
+    match q.exclusive_owner {
+        Some(owner) if owner != conn => Err(AmqpError::resource_locked(locked_text(&q.name, &q.vhost))),
+        _ => Ok(()),
+    }
+}
+
+fn locked_text(name: &str, vhost: &str) -> String {
+    format!(
+        "cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
+    )
+}
+
+/// RabbitMQ's name for a field value's type, as it appears in "inequivalent arg" texts.
+fn type_name(v: &AMQPValue) -> &'static str {
+    match v {
+        AMQPValue::Boolean(_) => "bool",
+        AMQPValue::ShortShortInt(_) | AMQPValue::ShortShortUInt(_) => "byte",
+        AMQPValue::ShortInt(_) | AMQPValue::ShortUInt(_) => "short",
+        AMQPValue::LongInt(_) | AMQPValue::LongUInt(_) => "signedint",
+        AMQPValue::LongLongInt(_) => "long",
+        AMQPValue::Float(_) => "float",
+        AMQPValue::Double(_) => "double",
+        AMQPValue::DecimalValue(_) => "decimal",
+        AMQPValue::ShortString(_) | AMQPValue::LongString(_) => "longstr",
+        AMQPValue::FieldArray(_) => "array",
+        AMQPValue::Timestamp(_) => "timestamp",
+        AMQPValue::FieldTable(_) => "table",
+        AMQPValue::ByteArray(_) => "binary",
+        AMQPValue::Void => "void",
+    }
+}
+
+fn show(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::ShortString(s) => s.to_string(),
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::ShortShortInt(x) => x.to_string(),
+        AMQPValue::ShortShortUInt(x) => x.to_string(),
+        AMQPValue::ShortInt(x) => x.to_string(),
+        AMQPValue::ShortUInt(x) => x.to_string(),
+        AMQPValue::LongInt(x) => x.to_string(),
+        AMQPValue::LongUInt(x) => x.to_string(),
+        AMQPValue::LongLongInt(x) => x.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn arg_eq(a: &AMQPValue, b: &AMQPValue) -> bool {
+    // Integer widths differ between clients (pika sends 'l' where Java sends 'I').
+    fn int(v: &AMQPValue) -> Option<i128> {
+        Some(match v {
+            AMQPValue::ShortShortInt(x) => *x as i128,
+            AMQPValue::ShortShortUInt(x) => *x as i128,
+            AMQPValue::ShortInt(x) => *x as i128,
+            AMQPValue::ShortUInt(x) => *x as i128,
+            AMQPValue::LongInt(x) => *x as i128,
+            AMQPValue::LongUInt(x) => *x as i128,
+            AMQPValue::LongLongInt(x) => *x as i128,
+            _ => return None,
+        })
+    }
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => show(a) == show(b) && (type_name(a) == type_name(b)),
+    }
+}
+
+fn compare_args(
+    have: &FieldTable,
+    got: &FieldTable,
+    keys: &[&str],
+    kind: &str,
+    name: &str,
+    vhost: &str,
+) -> AmqpResult<()> {
+    for key in keys {
+        let (h, g) = (have.inner().get(*key), got.inner().get(*key));
+        let same = match (h, g) {
+            (None, None) => true,
+            (Some(a), Some(b)) => arg_eq(a, b),
+            _ => false,
+        };
+        if !same {
+            let describe = |v: Option<&AMQPValue>| match v {
+                Some(v) => format!("the value '{}' of type '{}'", show(v), type_name(v)),
+                None => "none".to_string(),
+            };
+            return Err(AmqpError::precondition(format!(
+                "inequivalent arg '{key}' for {kind} '{name}' in vhost '{vhost}': received {} but current is {}",
+                describe(g),
+                describe(h)
+            )));
+        }
+    }
+    Ok(())
+}
