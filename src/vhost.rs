@@ -212,11 +212,6 @@ impl VHost {
         arguments: FieldTable,
         conn: u64,
     ) -> AmqpResult<Arc<Queue>> {
-        if name.starts_with("amq.") {
-            return Err(AmqpError::access_refused(format!(
-                "queue name '{name}' contains reserved prefix 'amq.*'"
-            )));
-        }
         let owner = exclusive.then_some(conn);
         let entry = self.queues.entry(name.to_string());
         if let dashmap::Entry::Occupied(e) = &entry {

@@ -74,11 +74,13 @@ impl Channel {
             let name = self.queue_name(d.queue.as_str())?;
             ctx.vhost.queue_for(&name, ctx.conn_id)?
         } else {
-            let name = if d.queue.as_str().is_empty() {
-                generated_name("amq.gen-")
-            } else {
-                d.queue.as_str().to_string()
-            };
+            let name = d.queue.as_str();
+            if name.starts_with("amq.") {
+                return Err(AmqpError::access_refused(format!(
+                    "queue name '{name}' contains reserved prefix 'amq.*'"
+                )));
+            }
+            let name = if name.is_empty() { generated_name("amq.gen-") } else { name.to_string() };
             let q = ctx.vhost.declare_queue(
                 &name,
                 d.durable,
