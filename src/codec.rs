@@ -118,7 +118,7 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
         }
     }
     match parse_class(payload) {
-        Ok((rest, m)) if rest.is_empty() => Ok(m),
+        Ok((&[], m)) => Ok(m),
         _ => Err(AmqpError::frame_error(format!(
             "cannot decode method fields of {class}/{method}"
         ))
@@ -134,7 +134,7 @@ fn decode_header(channel: u16, payload: Bytes) -> AmqpResult<ContentHeader> {
     let body_size = u64::from_be_bytes(payload[4..12].try_into().expect("8 bytes"));
     let raw_properties = payload.slice(12..);
     let properties = match parse_properties(&raw_properties[..]) {
-        Ok((rest, p)) if rest.is_empty() => p,
+        Ok((&[], p)) => p,
         _ => {
             return Err(AmqpError::frame_error(format!(
                 "cannot decode content header properties on channel {channel}"

@@ -8,7 +8,6 @@ use crate::message::Message;
 use crate::queue::{Consumer, Queue};
 use amq_protocol::types::{AMQPValue, FieldTable};
 use dashmap::DashMap;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// One virtual host.
@@ -306,23 +305,25 @@ impl VHost {
         }
         let mut dests = Vec::new();
         exchange.route(routing_key, headers, &mut dests);
-        let mut seen_x: HashSet<String> = HashSet::new();
-        seen_x.insert(exchange.name.clone());
-        let mut seen_q: HashSet<String> = HashSet::new();
+        // Routes are short: linear de-duplication beats hashing here.
+        let mut seen_x: Vec<String> = Vec::new();
+        let mut seen_q: Vec<String> = Vec::new();
         while let Some(d) = dests.pop() {
             match d {
                 Dest::Queue(name) => {
-                    if seen_q.insert(name.clone()) {
+                    if !seen_q.contains(&name) {
                         if let Some(q) = self.queue(&name) {
                             queues.push(q);
                         }
+                        seen_q.push(name);
                     }
                 }
                 Dest::Exchange(name) => {
-                    if seen_x.insert(name.clone()) {
+                    if name != exchange.name && !seen_x.contains(&name) {
                         if let Some(x) = self.exchange(&name) {
                             x.route(routing_key, headers, &mut dests);
                         }
+                        seen_x.push(name);
                     }
                 }
             }

@@ -14,6 +14,8 @@ pub struct Complete {
     pub body: Bytes,
 }
 
+/// One per channel, so the size of the idle state does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Default)]
 pub enum Assembler {
     #[default]

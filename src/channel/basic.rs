@@ -144,20 +144,18 @@ impl Channel {
             prefetch: self.consumer_prefetch,
             unacked: 0,
             channel_limit: self.limit.clone(),
+            in_flight: self.in_flight.clone(),
             arguments: c.arguments,
         };
-        // consume-ok goes out before any delivery: deliveries reach this connection through
-        // its event queue, which is read only after this frame is buffered.
+        q.add_consumer(consumer)?;
+        self.consumers.insert(tag.clone(), ChannelConsumer { queue: q });
+        // consume-ok still goes out before any delivery: deliveries reach this connection
+        // through its event queue, which is read only after this frame is buffered.
         if !c.nowait {
             ctx.out.method(
                 self.id,
                 AMQPClass::Basic(b::AMQPMethod::ConsumeOk(b::ConsumeOk { consumer_tag: tag.as_ref().into() })),
             );
-        }
-        self.consumers.insert(tag.clone(), ChannelConsumer { queue: q.clone() });
-        if let Err(e) = q.add_consumer(consumer) {
-            self.consumers.remove(&tag);
-            return Err(e);
         }
         Ok(())
     }
@@ -240,7 +238,7 @@ impl Channel {
             self.requeue_all(conn, items.into_iter());
             return;
         }
-        let mut groups: Vec<(Arc<crate::queue::Queue>, Option<Arc<str>>, usize)> = Vec::new();
+        let mut groups: Vec<super::Group<usize>> = Vec::new();
         let mut from_consumers = 0;
         for u in items {
             if u.consumer.is_some() {

@@ -12,12 +12,13 @@ use crate::broker::Broker;
 use crate::codec::{ContentHeader, OutBuf};
 use crate::connection::{ClientCaps, ConnEvent};
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::{ChannelLimit, Consumer, ConsumerKey, Entry, Queue};
+use crate::queue::{ChannelLimit, Consumer, ConsumerKey, Entry, Queue, IN_FLIGHT_MAX};
 use crate::vhost::VHost;
 use amq_protocol::protocol::{access, basic as b, channel as ch, AMQPClass};
 use assembler::Assembler;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -34,6 +35,9 @@ pub struct Ctx<'a> {
     pub caps: ClientCaps,
     pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
 }
+
+/// Deliveries of one queue to one consumer (None: basic.get), settled together.
+type Group<T> = (Arc<Queue>, Option<Arc<str>>, T);
 
 /// A delivery the client has not settled yet.
 #[derive(Debug)]
@@ -71,6 +75,9 @@ pub struct Channel {
     consumer_prefetch: u32,
     /// basic.qos global=true.
     limit: Arc<ChannelLimit>,
+    /// Deliveries queued to this connection for this channel's consumers and not yet
+    /// written (see `Consumer::in_flight`).
+    in_flight: Arc<AtomicU32>,
     /// The last queue declared here, for methods that name the queue "".
     last_queue: Option<String>,
     /// Confirm mode: the sequence number of the last publish, and the highest not yet acked.
@@ -89,6 +96,7 @@ impl Channel {
             consumers: HashMap::new(),
             consumer_prefetch: 0,
             limit: Arc::new(ChannelLimit::default()),
+            in_flight: Arc::new(AtomicU32::new(0)),
             last_queue: None,
             confirm: None,
             tx: None,
@@ -215,7 +223,7 @@ impl Channel {
 
     /// Requeue deliveries, one call per (queue, consumer).
     fn requeue_all(&mut self, conn: u64, items: impl Iterator<Item = Unacked>) {
-        let mut groups: Vec<(Arc<Queue>, Option<Arc<str>>, Vec<Entry>)> = Vec::new();
+        let mut groups: Vec<Group<Vec<Entry>>> = Vec::new();
         for u in items {
             if u.consumer.is_some() {
                 self.limit.release(1);
@@ -242,6 +250,13 @@ impl Channel {
         entry: Entry,
         no_ack: bool,
     ) -> Result<(), Entry> {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == IN_FLIGHT_MAX {
+            // The cap had stopped dispatch to this channel's consumers: resume it.
+            // Kicking sends to this very connection's unbounded event queue: no deadlock.
+            for c in self.consumers.values() {
+                c.queue.kick();
+            }
+        }
         if self.state != State::Open || !self.consumers.contains_key(tag) {
             return Err(entry);
         }

@@ -239,7 +239,7 @@ fn decode_sasl(mechanism: &str, response: &LongString) -> AmqpResult<(String, St
             let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
             framed.extend_from_slice(bytes);
             let table = match amq_protocol::types::parsing::parse_field_table(&framed[..]) {
-                Ok((rest, t)) if rest.is_empty() => t,
+                Ok((&[], t)) => t,
                 _ => return Err(bad()),
             };
             let get = |k: &str| match table.inner().get(k) {

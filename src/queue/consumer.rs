@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
+/// Deliveries a channel may have in its connection's event queue before its consumers wait.
+pub const IN_FLIGHT_MAX: u32 = 2048;
+
 /// Identifies a consumer across the broker: tags are unique per channel only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConsumerKey {
@@ -52,15 +55,26 @@ pub struct Consumer {
     /// Deliveries not yet settled, counted against `prefetch`.
     pub unacked: u32,
     pub channel_limit: Arc<ChannelLimit>,
+    /// Deliveries sent to the connection task and not yet written by it. Capped so that a
+    /// connection that cannot keep up (a slow no-ack consumer) stops receiving instead of
+    /// piling messages into its event queue; the connection kicks the queue when it drains.
+    pub in_flight: Arc<AtomicU32>,
     pub arguments: amq_protocol::types::FieldTable,
 }
 
 impl Consumer {
     pub(super) fn has_credit(&self) -> bool {
+        if self.in_flight.load(Ordering::Acquire) >= IN_FLIGHT_MAX {
+            return false;
+        }
         if self.no_ack {
             return true;
         }
         (self.prefetch == 0 || self.unacked < self.prefetch) && self.channel_limit.has_room()
+    }
+
+    pub(super) fn sent(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(super) fn take_credit(&mut self) {

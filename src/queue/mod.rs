@@ -7,7 +7,7 @@
 
 mod consumer;
 
-pub use consumer::{ChannelLimit, Consumer, ConsumerKey};
+pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
@@ -127,6 +127,7 @@ impl Queue {
             };
             match c.tx.send(event) {
                 Ok(()) => {
+                    c.sent();
                     if !c.no_ack {
                         c.take_credit();
                         st.unacked += 1;
