@@ -121,7 +121,7 @@ impl VHost {
         }
         let Some(k) = ExchangeKind::parse(kind) else {
             return Err(AmqpError::precondition(format!(
-                "invalid exchange type '{kind}' for exchange '{name}' in vhost '{}'",
+                "invalid type '{kind}' for exchange '{name}' in vhost '{}'",
                 self.name
             )));
         };
@@ -158,7 +158,7 @@ impl VHost {
     pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
         if name.is_empty() || name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
-                "operation not permitted on exchange '{name}' in vhost '{}'",
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
             )));
         }
@@ -262,7 +262,7 @@ impl VHost {
     /// queue.bind and exchange.bind.
     pub fn bind(&self, source: &str, dest: Dest, routing_key: &str, args: FieldTable) -> AmqpResult<()> {
         if source.is_empty() {
-            return Err(self.default_exchange_refused(&dest, "bind"));
+            return Err(self.default_exchange_refused());
         }
         let x = self.exchange_or_404(source)?;
         x.bind(Binding { dest, routing_key: routing_key.to_string(), arguments: args });
@@ -272,7 +272,7 @@ impl VHost {
     /// queue.unbind and exchange.unbind. Unbinding what is not bound succeeds, as in RabbitMQ.
     pub fn unbind(&self, source: &str, dest: Dest, routing_key: &str, args: FieldTable) -> AmqpResult<()> {
         if source.is_empty() {
-            return Err(self.default_exchange_refused(&dest, "unbind"));
+            return Err(self.default_exchange_refused());
         }
         let x = self.exchange_or_404(source)?;
         let b = Binding { dest, routing_key: routing_key.to_string(), arguments: args };
@@ -282,15 +282,8 @@ impl VHost {
         Ok(())
     }
 
-    fn default_exchange_refused(&self, dest: &Dest, op: &str) -> AmqpError {
-        let what = match dest {
-            Dest::Queue(q) => format!("queue '{q}'"),
-            Dest::Exchange(e) => format!("exchange '{e}'"),
-        };
-        AmqpError::access_refused(format!(
-            "operation not permitted on the default exchange ({op} {what} in vhost '{}')",
-            self.name
-        ))
+    fn default_exchange_refused(&self) -> AmqpError {
+        AmqpError::access_refused("operation not permitted on the default exchange")
     }
 
     /// The queues a message published to `exchange` with `routing_key` reaches, following

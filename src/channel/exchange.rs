@@ -59,10 +59,7 @@ impl Channel {
 
     fn check_e2e(&self, ctx: &mut Ctx, source: &str, destination: &str) -> AmqpResult<()> {
         if source.is_empty() || destination.is_empty() {
-            return Err(AmqpError::access_refused(format!(
-                "operation not permitted on the default exchange (vhost '{}')",
-                ctx.vhost.name
-            )));
+            return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
         }
         ctx.vhost.exchange_or_404(destination)?;
         ctx.vhost.exchange_or_404(source)?;

@@ -59,10 +59,7 @@ impl Channel {
     /// The checks RabbitMQ makes before a queue binding changes, in its order.
     fn check_binding(&self, ctx: &mut Ctx, source: &str, queue: &str) -> AmqpResult<()> {
         if source.is_empty() {
-            return Err(AmqpError::access_refused(format!(
-                "operation not permitted on the default exchange (queue '{queue}' in vhost '{}')",
-                ctx.vhost.name
-            )));
+            return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
         }
         ctx.vhost.queue_for(queue, ctx.conn_id)?;
         ctx.vhost.exchange_or_404(source)?;
@@ -127,7 +124,7 @@ impl Channel {
                 }
                 if d.if_empty && messages > 0 {
                     return Err(AmqpError::precondition(format!(
-                        "queue '{name}' in vhost '{}' is not empty",
+                        "queue '{name}' in vhost '{}' not empty",
                         ctx.vhost.name
                     )));
                 }
