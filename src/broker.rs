@@ -48,7 +48,13 @@ impl Broker {
         let vh = b.config.auth.default_vhost.clone();
         b.vhosts.insert(vh.clone(), VHost::new(&vh));
         let u = b.config.auth.default_user.clone();
-        b.users.insert(u.clone(), User { name: u, password: b.config.auth.default_pass.clone() });
+        b.users.insert(
+            u.clone(),
+            User {
+                name: u,
+                password: b.config.auth.default_pass.clone(),
+            },
+        );
         Arc::new(b)
     }
 
@@ -62,7 +68,9 @@ impl Broker {
 
     /// Check a login. `loopback` says whether the peer address is a loopback one.
     pub fn authenticate(&self, user: &str, pass: &str, loopback: bool) -> bool {
-        let Some(u) = self.users.get(user) else { return false };
+        let Some(u) = self.users.get(user) else {
+            return false;
+        };
         if u.password != pass {
             return false;
         }

@@ -81,7 +81,8 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> AmqpResult<Option<Frame>> {
     }
     if buf[7 + size] != FRAME_END {
         return Err(AmqpError::frame_error(format!(
-            "invalid frame end marker {:#04x} on channel {channel}",
+            "type {kind}, all octets = {}: {{invalid_frame_end_marker,{}}}",
+            erlang_binary(&buf[7..7 + size]),
             buf[7 + size]
         )));
     }
@@ -94,10 +95,21 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> AmqpResult<Option<Frame>> {
         FRAME_BODY => Frame::Body(channel, payload),
         FRAME_HEARTBEAT => Frame::Heartbeat(channel),
         other => {
-            return Err(AmqpError::frame_error(format!("unknown frame type {other}")));
+            return Err(AmqpError::frame_error(format!(
+                "type {other}, all octets = {}: unknown_frame",
+                erlang_binary(&payload)
+            )));
         }
     };
     Ok(Some(frame))
+}
+
+/// Octets as Erlang prints a binary, `<<0,20,0,10>>`, as RabbitMQ quotes them in frame errors
+/// (shortened: a reply text is at most 255 bytes).
+fn erlang_binary(octets: &[u8]) -> String {
+    let shown: Vec<String> = octets.iter().take(32).map(|b| b.to_string()).collect();
+    let more = if octets.len() > 32 { ",..." } else { "" };
+    format!("<<{}{more}>>", shown.join(","))
 }
 
 fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
@@ -107,14 +119,18 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
     let class = u16::from_be_bytes([payload[0], payload[1]]);
     let method = u16::from_be_bytes([payload[2], payload[3]]);
     if !known_method(class, method) {
-        return Err(AmqpError::command_invalid(format!("unknown method {class}/{method}"))
-            .on(class, method));
+        return Err(
+            AmqpError::command_invalid(format!("unknown method {class}/{method}"))
+                .on(class, method),
+        );
     }
     if (class, method) == (60, 10) && payload.len() >= 8 {
         // amq-protocol drops basic.qos prefetch_size; RabbitMQ refuses anything but 0.
         let size = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
         if size != 0 {
-            return Err(AmqpError::not_implemented(format!("prefetch_size!=0 ({size})")).on(60, 10));
+            return Err(
+                AmqpError::not_implemented(format!("prefetch_size!=0 ({size})")).on(60, 10),
+            );
         }
     }
     match parse_class(payload) {
@@ -128,7 +144,9 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
 
 fn decode_header(channel: u16, payload: Bytes) -> AmqpResult<ContentHeader> {
     if payload.len() < 14 {
-        return Err(AmqpError::frame_error(format!("content header too short on channel {channel}")));
+        return Err(AmqpError::frame_error(format!(
+            "content header too short on channel {channel}"
+        )));
     }
     let class_id = u16::from_be_bytes([payload[0], payload[1]]);
     let body_size = u64::from_be_bytes(payload[4..12].try_into().expect("8 bytes"));
@@ -141,7 +159,12 @@ fn decode_header(channel: u16, payload: Bytes) -> AmqpResult<ContentHeader> {
             )))
         }
     };
-    Ok(ContentHeader { class_id, body_size, properties, raw_properties })
+    Ok(ContentHeader {
+        class_id,
+        body_size,
+        properties,
+        raw_properties,
+    })
 }
 
 /// Bytes waiting to be written: small frames are packed into one buffer; large bodies are
@@ -196,7 +219,8 @@ impl OutBuf {
     }
 
     pub fn heartbeat(&mut self) {
-        self.cur.extend_from_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
+        self.cur
+            .extend_from_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
     }
 
     /// A content header and the body frames for `body`, split by `frame_max`.
@@ -208,10 +232,15 @@ impl OutBuf {
         self.cur.extend_from_slice(&size.to_be_bytes());
         self.cur.extend_from_slice(&60u16.to_be_bytes());
         self.cur.extend_from_slice(&0u16.to_be_bytes());
-        self.cur.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        self.cur
+            .extend_from_slice(&(body.len() as u64).to_be_bytes());
         self.cur.extend_from_slice(raw_properties);
         self.cur.push(FRAME_END);
-        let max_chunk = if frame_max == 0 { usize::MAX } else { frame_max as usize - FRAME_OVERHEAD };
+        let max_chunk = if frame_max == 0 {
+            usize::MAX
+        } else {
+            frame_max as usize - FRAME_OVERHEAD
+        };
         let mut offset = 0;
         while offset < body.len() {
             let n = (body.len() - offset).min(max_chunk);
@@ -293,7 +322,9 @@ mod tests {
         let body = Bytes::from(vec![7u8; 50_000]);
         out.content(3, &[0, 0], &body, 20_000);
         let mut buf = BytesMut::from(&flat(&mut out)[..]);
-        let Frame::Header(3, h) = decode(&mut buf, 20_000).unwrap().unwrap() else { panic!() };
+        let Frame::Header(3, h) = decode(&mut buf, 20_000).unwrap().unwrap() else {
+            panic!()
+        };
         assert_eq!(h.body_size, 50_000);
         let mut total = 0;
         while let Some(f) = decode(&mut buf, 20_000).unwrap() {

@@ -109,10 +109,14 @@ impl Config {
             )));
         }
         if self.amqp.channel_max == 0 {
-            return Err(ConfigError::Invalid("amqp.channel_max must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "amqp.channel_max must be at least 1".into(),
+            ));
         }
         if self.auth.default_vhost.is_empty() {
-            return Err(ConfigError::Invalid("auth.default_vhost must not be empty".into()));
+            return Err(ConfigError::Invalid(
+                "auth.default_vhost must not be empty".into(),
+            ));
         }
         Ok(())
     }
@@ -135,7 +139,10 @@ mod tests {
 
     #[test]
     fn overrides_win() {
-        let o = Overrides { amqp_port: Some(0), data_dir: Some("/tmp/x".into()) };
+        let o = Overrides {
+            amqp_port: Some(0),
+            data_dir: Some("/tmp/x".into()),
+        };
         let c = Config::load(None, &o).unwrap();
         assert_eq!(c.amqp.port, 0);
         assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));

@@ -74,7 +74,21 @@ pub struct AmqpError {
 
 impl AmqpError {
     pub fn new(code: ReplyCode, detail: impl fmt::Display) -> AmqpError {
-        AmqpError { code, text: format!("{} - {}", code.name(), detail), class_id: 0, method_id: 0 }
+        let mut text = format!("{} - {}", code.name(), detail);
+        // A reply text is a short string: at most 255 bytes, cut on a character boundary.
+        if text.len() > 255 {
+            let mut end = 255;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        AmqpError {
+            code,
+            text,
+            class_id: 0,
+            method_id: 0,
+        }
     }
 
     /// Attach the failing method, unless one is already set.

@@ -32,6 +32,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod exchange;
+pub mod field;
 pub mod message;
 pub mod queue;
 pub mod server;

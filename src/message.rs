@@ -26,12 +26,26 @@ impl Message {
         raw_properties: Bytes,
         body: Bytes,
     ) -> Arc<Message> {
-        Arc::new(Message { exchange, routing_key, properties, raw_properties, body })
+        Arc::new(Message {
+            exchange,
+            routing_key,
+            properties,
+            raw_properties,
+            body,
+        })
     }
 
     /// delivery_mode 2.
     pub fn is_persistent(&self) -> bool {
         self.properties.delivery_mode() == &Some(2)
+    }
+
+    /// The `expiration` property in milliseconds (validated when published).
+    pub fn ttl_ms(&self) -> Option<u64> {
+        self.properties
+            .expiration()
+            .as_ref()
+            .and_then(|e| e.as_str().parse().ok())
     }
 
     /// Bytes this message holds in memory (for queue statistics).

@@ -48,7 +48,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let (stop, stop_rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
     tracing::info!("Server startup complete; AMQP listening on {addr}");
-    Ok(ServerHandle { addr, broker, stop, accept })
+    Ok(ServerHandle {
+        addr,
+        broker,
+        stop,
+        accept,
+    })
 }
 
 async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
@@ -79,7 +84,10 @@ async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch
         });
     }
     let drain = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
         conns.abort_all();
     }
 }

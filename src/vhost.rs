@@ -41,7 +41,11 @@ const COMPARED_QUEUE_ARGS: &[&str] = &[
 
 impl VHost {
     pub fn new(name: &str) -> Arc<VHost> {
-        let vh = VHost { name: name.to_string(), exchanges: DashMap::new(), queues: DashMap::new() };
+        let vh = VHost {
+            name: name.to_string(),
+            exchanges: DashMap::new(),
+            queues: DashMap::new(),
+        };
         let std = [
             ("", ExchangeKind::Direct),
             ("amq.direct", ExchangeKind::Direct),
@@ -53,7 +57,14 @@ impl VHost {
         for (n, k) in std {
             vh.exchanges.insert(
                 n.to_string(),
-                Arc::new(Exchange::new(n, k, true, false, false, FieldTable::default())),
+                Arc::new(Exchange::new(
+                    n,
+                    k,
+                    true,
+                    false,
+                    false,
+                    FieldTable::default(),
+                )),
             );
         }
         Arc::new(vh)
@@ -105,24 +116,16 @@ impl VHost {
         internal: bool,
         arguments: FieldTable,
     ) -> AmqpResult<()> {
-        if passive {
-            // A passive declare only checks existence (the default exchange always exists).
-            return self.exchange_or_404(name).map(|_| ());
-        }
-        if name.starts_with("amq.") {
-            return Err(AmqpError::access_refused(format!(
-                "exchange name '{name}' contains reserved prefix 'amq.*'"
-            )));
-        }
         if name.is_empty() {
-            return Err(AmqpError::access_refused(
-                "operation not permitted on the default exchange",
-            ));
+            // Even a passive declare of the default exchange is refused, as RabbitMQ does.
+            return Err(self.default_exchange_refused());
+        }
+        if passive {
+            return self.exchange_or_404(name).map(|_| ());
         }
         let Some(k) = ExchangeKind::parse(kind) else {
             return Err(AmqpError::precondition(format!(
-                "invalid type '{kind}' for exchange '{name}' in vhost '{}'",
-                self.name
+                "unknown exchange type '{kind}'"
             )));
         };
         let entry = self.exchanges.entry(name.to_string());
@@ -141,22 +144,54 @@ impl VHost {
                 return Err(what("durable", durable.to_string(), x.durable.to_string()));
             }
             if x.auto_delete != auto_delete {
-                return Err(what("auto_delete", auto_delete.to_string(), x.auto_delete.to_string()));
+                return Err(what(
+                    "auto_delete",
+                    auto_delete.to_string(),
+                    x.auto_delete.to_string(),
+                ));
             }
             if x.internal != internal {
-                return Err(what("internal", internal.to_string(), x.internal.to_string()));
+                return Err(what(
+                    "internal",
+                    internal.to_string(),
+                    x.internal.to_string(),
+                ));
             }
-            compare_args(&x.arguments, &arguments, &["alternate-exchange"], "exchange", name, &self.name)?;
+            compare_args(
+                &x.arguments,
+                &arguments,
+                &["alternate-exchange"],
+                "exchange",
+                name,
+                &self.name,
+            )?;
             return Ok(());
         }
+        // The reserved prefix only stops creating an exchange; redeclaring amq.direct with
+        // its own type and flags is fine.
+        if name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{name}' contains reserved prefix 'amq.*'"
+            )));
+        }
         entry.or_insert_with(|| {
-            Arc::new(Exchange::new(name, k, durable, auto_delete, internal, arguments))
+            Arc::new(Exchange::new(
+                name,
+                k,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            ))
         });
         Ok(())
     }
 
     pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
-        if name.is_empty() || name.starts_with("amq.") {
+        if name.is_empty() {
+            return Err(self.default_exchange_refused());
+        }
+        if name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
                 "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
@@ -177,7 +212,9 @@ impl VHost {
 
     fn is_bound_destination(&self, name: &str) -> bool {
         let d = Dest::Exchange(name.to_string());
-        self.exchanges.iter().any(|e| e.bindings().iter().any(|b| b.dest == d))
+        self.exchanges
+            .iter()
+            .any(|e| e.bindings().iter().any(|b| b.dest == d))
     }
 
     /// Remove every binding to `dest`, then auto-delete exchanges left without bindings.
@@ -194,7 +231,9 @@ impl VHost {
     }
 
     fn auto_delete_exchange(&self, name: &str) {
-        let removed = self.exchanges.remove_if(name, |_, e| e.auto_delete && !e.has_bindings());
+        let removed = self
+            .exchanges
+            .remove_if(name, |_, e| e.auto_delete && !e.has_bindings());
         if removed.is_some() {
             self.unbind_everywhere(&Dest::Exchange(name.to_string()));
         }
@@ -231,7 +270,14 @@ impl VHost {
             if q.auto_delete != auto_delete {
                 return Err(what("auto_delete", auto_delete, q.auto_delete));
             }
-            compare_args(&q.arguments, &arguments, COMPARED_QUEUE_ARGS, "queue", name, &self.name)?;
+            compare_args(
+                &q.arguments,
+                &arguments,
+                COMPARED_QUEUE_ARGS,
+                "queue",
+                name,
+                &self.name,
+            )?;
             return Ok(q.clone());
         }
         let q = Queue::new(
@@ -260,22 +306,42 @@ impl VHost {
     }
 
     /// queue.bind and exchange.bind.
-    pub fn bind(&self, source: &str, dest: Dest, routing_key: &str, args: FieldTable) -> AmqpResult<()> {
+    pub fn bind(
+        &self,
+        source: &str,
+        dest: Dest,
+        routing_key: &str,
+        args: FieldTable,
+    ) -> AmqpResult<()> {
         if source.is_empty() {
             return Err(self.default_exchange_refused());
         }
         let x = self.exchange_or_404(source)?;
-        x.bind(Binding { dest, routing_key: routing_key.to_string(), arguments: args });
+        x.bind(Binding {
+            dest,
+            routing_key: routing_key.to_string(),
+            arguments: args,
+        });
         Ok(())
     }
 
     /// queue.unbind and exchange.unbind. Unbinding what is not bound succeeds, as in RabbitMQ.
-    pub fn unbind(&self, source: &str, dest: Dest, routing_key: &str, args: FieldTable) -> AmqpResult<()> {
+    pub fn unbind(
+        &self,
+        source: &str,
+        dest: Dest,
+        routing_key: &str,
+        args: FieldTable,
+    ) -> AmqpResult<()> {
         if source.is_empty() {
             return Err(self.default_exchange_refused());
         }
         let x = self.exchange_or_404(source)?;
-        let b = Binding { dest, routing_key: routing_key.to_string(), arguments: args };
+        let b = Binding {
+            dest,
+            routing_key: routing_key.to_string(),
+            arguments: args,
+        };
         if x.unbind(&b) && x.auto_delete && !x.has_bindings() {
             self.auto_delete_exchange(source);
         }
@@ -288,7 +354,12 @@ impl VHost {
 
     /// The queues a message published to `exchange` with `routing_key` reaches, following
     /// exchange-to-exchange bindings (each exchange visited once).
-    pub fn route(&self, exchange: &Exchange, routing_key: &str, headers: Option<&FieldTable>) -> Vec<Arc<Queue>> {
+    pub fn route(
+        &self,
+        exchange: &Exchange,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+    ) -> Vec<Arc<Queue>> {
         let mut queues: Vec<Arc<Queue>> = Vec::new();
         if exchange.name.is_empty() {
             if let Some(q) = self.queue(routing_key) {
@@ -333,13 +404,17 @@ impl VHost {
         for q in &queues {
             q.publish(msg.clone());
         }
-        Routed { queues: queues.len() }
+        Routed {
+            queues: queues.len(),
+        }
     }
 }
 
 fn check_exclusive(q: &Queue, conn: u64) -> AmqpResult<()> {
     match q.exclusive_owner {
-        Some(owner) if owner != conn => Err(AmqpError::resource_locked(locked_text(&q.name, &q.vhost))),
+        Some(owner) if owner != conn => {
+            Err(AmqpError::resource_locked(locked_text(&q.name, &q.vhost)))
+        }
         _ => Ok(()),
     }
 }
@@ -387,20 +462,7 @@ fn show(v: &AMQPValue) -> String {
 }
 
 fn arg_eq(a: &AMQPValue, b: &AMQPValue) -> bool {
-    // Integer widths differ between clients (pika sends 'l' where Java sends 'I').
-    fn int(v: &AMQPValue) -> Option<i128> {
-        Some(match v {
-            AMQPValue::ShortShortInt(x) => *x as i128,
-            AMQPValue::ShortShortUInt(x) => *x as i128,
-            AMQPValue::ShortInt(x) => *x as i128,
-            AMQPValue::ShortUInt(x) => *x as i128,
-            AMQPValue::LongInt(x) => *x as i128,
-            AMQPValue::LongUInt(x) => *x as i128,
-            AMQPValue::LongLongInt(x) => *x as i128,
-            _ => return None,
-        })
-    }
-    match (int(a), int(b)) {
+    match (crate::field::as_i64(a), crate::field::as_i64(b)) {
         (Some(x), Some(y)) => x == y,
         _ => show(a) == show(b) && (type_name(a) == type_name(b)),
     }
@@ -422,7 +484,9 @@ fn compare_args(
             _ => false,
         };
         if !same {
+            let same_type = matches!((h, g), (Some(a), Some(b)) if type_name(a) == type_name(b));
             let describe = |v: Option<&AMQPValue>| match v {
+                Some(v) if same_type => format!("'{}'", show(v)),
                 Some(v) => format!("the value '{}' of type '{}'", show(v), type_name(v)),
                 None => "none".to_string(),
             };

@@ -19,7 +19,9 @@ async fn channels_are_independent() {
     let qc = unique("qc");
     queue(&a, &qa).await;
     queue(&c, &qc).await;
-    within(5, a.close(200, "OK".into())).await.expect("channel.close-ok");
+    within(5, a.close(200, "OK".into()))
+        .await
+        .expect("channel.close-ok");
     assert!(!a.status().connected());
     // The other channel still works, and sees what the closed one declared.
     publish(&c, "", &qa, b"via c").await;
@@ -35,9 +37,13 @@ async fn soft_error_closes_only_its_channel() {
     let good = open(&conn).await;
     let q = unique("q");
     queue(&good, &q).await;
-    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
     let missing = unique("missing");
-    let (code, _) = refused(bad.queue_declare(missing.as_str().into(), passive, FieldTable::default())).await;
+    let (code, _) =
+        refused(bad.queue_declare(missing.as_str().into(), passive, FieldTable::default())).await;
     assert_eq!(code, 404);
     eventually(5, || async { (!bad.status().connected()).then_some(()) }).await;
     assert!(conn.status().connected());
@@ -77,7 +83,9 @@ async fn flow_active_true_is_accepted() {
     let b = TestBroker::start().await;
     let conn = b.connect().await;
     let ch = open(&conn).await;
-    let active = within(5, ch.channel_flow(ChannelFlowOptions { active: true })).await.expect("channel.flow-ok");
+    let active = within(5, ch.channel_flow(ChannelFlowOptions { active: true }))
+        .await
+        .expect("channel.flow-ok");
     assert!(active);
 }
 
@@ -87,7 +95,10 @@ async fn flow_active_false_is_540() {
     let conn = b.connect().await;
     let ch = open(&conn).await;
     let (code, text) = refused(ch.channel_flow(ChannelFlowOptions { active: false })).await;
-    assert_eq!((code, text.as_str()), (540, "NOT_IMPLEMENTED - active=false"));
+    assert_eq!(
+        (code, text.as_str()),
+        (540, "NOT_IMPLEMENTED - active=false")
+    );
     eventually(5, || async { (!conn.status().connected()).then_some(()) }).await;
 }
 

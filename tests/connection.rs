@@ -13,7 +13,12 @@ fn oracle() -> bool {
 }
 
 async fn connect_url(url: &str) -> Connection {
-    within(10, Connection::connect(url, ConnectionProperties::default())).await.expect("connect")
+    within(
+        10,
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    .expect("connect")
 }
 
 #[tokio::test]
@@ -35,7 +40,10 @@ async fn client_can_lower_the_tune_values() {
     let url = format!("{}?frame_max=8192&channel_max=16&heartbeat=5", b.url);
     let conn = connect_url(&url).await;
     let cfg = conn.configuration();
-    assert_eq!((cfg.frame_max(), cfg.channel_max(), cfg.heartbeat()), (8192, 16, 5));
+    assert_eq!(
+        (cfg.frame_max(), cfg.channel_max(), cfg.heartbeat()),
+        (8192, 16, 5)
+    );
     // The lowered frame_max is really used: a body of several frames still arrives whole.
     let ch = open(&conn).await;
     let q = unique("q");
@@ -60,7 +68,10 @@ async fn server_side_tune_values_come_from_the_config() {
     .await;
     let conn = b.connect().await;
     let cfg = conn.configuration();
-    assert_eq!((cfg.frame_max(), cfg.channel_max(), cfg.heartbeat()), (16384, 8, 7));
+    assert_eq!(
+        (cfg.frame_max(), cfg.channel_max(), cfg.heartbeat()),
+        (16384, 8, 7)
+    );
 }
 
 #[tokio::test]
@@ -84,16 +95,21 @@ async fn graceful_close() {
     let ch = open(&conn).await;
     let q = unique("q");
     queue(&ch, &q).await;
-    within(5, conn.close(200, "bye".into())).await.expect("connection.close-ok");
+    within(5, conn.close(200, "bye".into()))
+        .await
+        .expect("connection.close-ok");
     assert!(conn.status().closed());
-    assert!(!ch.status().connected());
+    // lapin marks its channels closed from a task of its own: poll for it.
+    eventually(5, || async { (!ch.status().connected()).then_some(()) }).await;
     assert!(ch.basic_qos(1, Default::default()).await.is_err());
 
     // The broker is unaffected and still has the (non-exclusive) queue.
     let conn = b.connect().await;
     let ch = open(&conn).await;
     assert_eq!(counts(&ch, &q).await, (0, 0));
-    within(5, ch.queue_delete(q.as_str().into(), Default::default())).await.unwrap();
+    within(5, ch.queue_delete(q.as_str().into(), Default::default()))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -102,9 +118,16 @@ async fn closing_a_connection_deletes_its_exclusive_queues() {
     let q = unique("excl");
     let conn = b.connect().await;
     let ch = open(&conn).await;
-    within(5, ch.queue_declare(q.as_str().into(), lapin::options::QueueDeclareOptions::exclusive(), Default::default()))
-        .await
-        .unwrap();
+    within(
+        5,
+        ch.queue_declare(
+            q.as_str().into(),
+            lapin::options::QueueDeclareOptions::exclusive(),
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
     within(5, conn.close(200, "bye".into())).await.unwrap();
 
     let conn = b.connect().await;
@@ -113,9 +136,19 @@ async fn closing_a_connection_deletes_its_exclusive_queues() {
         let q = q.clone();
         async move {
             let ch = conn.create_channel().await.ok()?;
-            let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-            let err = ch.queue_declare(q.as_str().into(), passive, Default::default()).await.err()?;
-            Some(assert_eq!(code(&err), (404, format!("NOT_FOUND - no queue '{q}' in vhost '/'"))))
+            let passive = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let err = ch
+                .queue_declare(q.as_str().into(), passive, Default::default())
+                .await
+                .err()?;
+            assert_eq!(
+                code(&err),
+                (404, format!("NOT_FOUND - no queue '{q}' in vhost '/'"))
+            );
+            Some(())
         }
     })
     .await;
@@ -136,7 +169,9 @@ async fn many_concurrent_connections() {
             publish(&ch, "", &q, body.as_bytes()).await;
             wait_ready(&ch, &q, 1).await;
             assert_eq!(drain(&ch, &q).await, vec![body.into_bytes()]);
-            within(5, ch.queue_delete(q.as_str().into(), Default::default())).await.unwrap();
+            within(5, ch.queue_delete(q.as_str().into(), Default::default()))
+                .await
+                .unwrap();
             within(5, conn.close(200, "OK".into())).await.unwrap();
         }));
     }

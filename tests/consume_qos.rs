@@ -28,7 +28,10 @@ async fn prefetch_limits_unacked_deliveries_per_consumer() {
     let mut inbox = consume(&c, &q, "", Default::default()).await;
     let d0 = inbox.next().await;
     let d1 = inbox.next().await;
-    assert_eq!((d0.data.as_slice(), d1.data.as_slice()), (&[0u8][..], &[1u8][..]));
+    assert_eq!(
+        (d0.data.as_slice(), d1.data.as_slice()),
+        (&[0u8][..], &[1u8][..])
+    );
     // The queue holds back the rest: three stay ready.
     wait_ready(&ch, &q, 3).await;
     assert_eq!(inbox.ready(), 0);
@@ -36,7 +39,9 @@ async fn prefetch_limits_unacked_deliveries_per_consumer() {
     assert_eq!(inbox.next().await.data, [2]);
     wait_ready(&ch, &q, 2).await;
     // A multiple ack frees two slots at once.
-    within(5, c.basic_ack(3, BasicAckOptions { multiple: true })).await.unwrap();
+    within(5, c.basic_ack(3, BasicAckOptions { multiple: true }))
+        .await
+        .unwrap();
     assert_eq!(inbox.next().await.data, [3]);
     assert_eq!(inbox.next().await.data, [4]);
 }
@@ -64,7 +69,9 @@ async fn global_prefetch_limits_the_whole_channel() {
     let ch = open(&conn).await;
     let q = filled(&ch, 6).await;
     let c = open(&conn).await;
-    within(5, c.basic_qos(3, BasicQosOptions { global: true })).await.unwrap();
+    within(5, c.basic_qos(3, BasicQosOptions { global: true }))
+        .await
+        .unwrap();
     let mut a = consume(&c, &q, "a", Default::default()).await;
     let mut z = consume(&c, &q, "z", Default::default()).await;
     // Three deliveries in all, shared between the two consumers.
@@ -85,7 +92,10 @@ async fn round_robin_between_consumers() {
     let q = unique("q");
     queue(&ch, &q).await;
     let c = open(&conn).await;
-    let noack = BasicConsumeOptions { no_ack: true, ..Default::default() };
+    let noack = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
     let mut a = consume(&c, &q, "a", noack).await;
     let mut z = consume(&c, &q, "z", noack).await;
     for i in 0..6u8 {
@@ -100,7 +110,11 @@ async fn round_robin_between_consumers() {
     assert_eq!(got_a.len() + got_z.len(), 6);
     // Strict alternation: each consumer gets every other message, in order.
     let first_a = got_a[0] == 0;
-    let (even, odd) = if first_a { (&got_a, &got_z) } else { (&got_z, &got_a) };
+    let (even, odd) = if first_a {
+        (&got_a, &got_z)
+    } else {
+        (&got_z, &got_a)
+    };
     assert_eq!(even, &vec![0, 2, 4]);
     assert_eq!(odd, &vec![1, 3, 5]);
 }
@@ -115,7 +129,9 @@ async fn cancel_stops_deliveries_and_requeues_nothing_acked() {
     let mut inbox = consume(&c, &q, "tag-1", Default::default()).await;
     assert_eq!(inbox.consumer.tag().as_str(), "tag-1");
     let d = inbox.next().await;
-    within(5, c.basic_cancel("tag-1".into(), Default::default())).await.unwrap();
+    within(5, c.basic_cancel("tag-1".into(), Default::default()))
+        .await
+        .unwrap();
     inbox.end().await.expect("cancelled cleanly");
     assert_eq!(counts(&ch, &q).await, (0, 0));
     // Deliveries made before the cancel stay unacked on the channel and can still be acked.
@@ -133,7 +149,11 @@ async fn server_generates_consumer_tags() {
     queue(&ch, &q).await;
     let a = consume(&ch, &q, "", Default::default()).await;
     let z = consume(&ch, &q, "", Default::default()).await;
-    assert!(a.consumer.tag().as_str().starts_with("amq.ctag-"), "{}", a.consumer.tag());
+    assert!(
+        a.consumer.tag().as_str().starts_with("amq.ctag-"),
+        "{}",
+        a.consumer.tag()
+    );
     assert_ne!(a.consumer.tag(), z.consumer.tag());
 }
 
@@ -146,8 +166,13 @@ async fn queue_delete_sends_basic_cancel_to_consumers() {
     queue(&ch, &q).await;
     let c = open(&conn).await;
     let mut inbox = consume(&c, &q, "doomed", Default::default()).await;
-    within(5, ch.queue_delete(q.as_str().into(), Default::default())).await.unwrap();
-    inbox.end().await.expect("server-sent basic.cancel, not a channel error");
+    within(5, ch.queue_delete(q.as_str().into(), Default::default()))
+        .await
+        .unwrap();
+    inbox
+        .end()
+        .await
+        .expect("server-sent basic.cancel, not a channel error");
     // The consumer's channel stays open.
     assert!(c.status().connected());
     within(5, c.basic_qos(1, Default::default())).await.unwrap();
@@ -161,7 +186,10 @@ async fn no_ack_consumers_need_no_acks() {
     let q = filled(&ch, 3).await;
     let c = open(&conn).await;
     within(5, c.basic_qos(1, Default::default())).await.unwrap();
-    let noack = BasicConsumeOptions { no_ack: true, ..Default::default() };
+    let noack = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
     let mut inbox = consume(&c, &q, "", noack).await;
     // Prefetch does not apply to no-ack consumers.
     for i in 0..3u8 {
@@ -179,11 +207,26 @@ async fn exclusive_consumer_blocks_others() {
     let ch = open(&conn).await;
     let q = unique("q");
     queue(&ch, &q).await;
-    let excl = BasicConsumeOptions { exclusive: true, ..Default::default() };
+    let excl = BasicConsumeOptions {
+        exclusive: true,
+        ..Default::default()
+    };
     let _owner = consume(&ch, &q, "owner", excl).await;
     let other = open(&conn).await;
-    let (code, text) = refused(other.basic_consume(q.as_str().into(), "".into(), Default::default(), FieldTable::default())).await;
-    assert_eq!((code, text), (403, format!("ACCESS_REFUSED - queue '{q}' in vhost '/' in exclusive use")));
+    let (code, text) = refused(other.basic_consume(
+        q.as_str().into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await;
+    assert_eq!(
+        (code, text),
+        (
+            403,
+            format!("ACCESS_REFUSED - queue '{q}' in vhost '/' in exclusive use")
+        )
+    );
 }
 
 #[tokio::test]
@@ -197,8 +240,17 @@ async fn duplicate_consumer_tag_is_530() {
     // The same tag on another channel is fine.
     let ch2 = open(&conn).await;
     let _b = consume(&ch2, &q, "same", Default::default()).await;
-    let (code, text) = refused(ch.basic_consume(q.as_str().into(), "same".into(), Default::default(), FieldTable::default())).await;
-    assert_eq!((code, text.as_str()), (530, "NOT_ALLOWED - attempt to reuse consumer tag 'same'"));
+    let (code, text) = refused(ch.basic_consume(
+        q.as_str().into(),
+        "same".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await;
+    assert_eq!(
+        (code, text.as_str()),
+        (530, "NOT_ALLOWED - attempt to reuse consumer tag 'same'")
+    );
 }
 
 #[tokio::test]

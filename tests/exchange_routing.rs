@@ -14,9 +14,20 @@ use support::*;
 
 async fn exchange(ch: &Channel, kind: ExchangeKind) -> String {
     let x = unique("x");
-    within(5, ch.exchange_declare(x.as_str().into(), kind, ExchangeDeclareOptions { auto_delete: false, ..Default::default() }, FieldTable::default()))
-        .await
-        .expect("exchange.declare");
+    within(
+        5,
+        ch.exchange_declare(
+            x.as_str().into(),
+            kind,
+            ExchangeDeclareOptions {
+                auto_delete: false,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect("exchange.declare");
     x
 }
 
@@ -26,13 +37,19 @@ async fn route(ch: &Channel, x: &str, q: &str, keys: &[&str]) -> Vec<String> {
     for k in keys {
         publish_confirmed(ch, x, k, k.as_bytes()).await;
     }
-    drain(ch, q).await.into_iter().map(|b| String::from_utf8(b).unwrap()).collect()
+    drain(ch, q)
+        .await
+        .into_iter()
+        .map(|b| String::from_utf8(b).unwrap())
+        .collect()
 }
 
 async fn confirm_channel(b: &TestBroker) -> (lapin::Connection, Channel) {
     let conn = b.connect().await;
     let ch = open(&conn).await;
-    within(5, ch.confirm_select(Default::default())).await.unwrap();
+    within(5, ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     (conn, ch)
 }
 
@@ -50,7 +67,10 @@ async fn direct_routes_on_exact_key() {
     let x = exchange(&ch, ExchangeKind::Direct).await;
     let q = bound_queue(&ch, &x, "a.b").await;
     bind(&ch, &q, &x, "c").await;
-    assert_eq!(route(&ch, &x, &q, &["a.b", "a", "a.b.c", "c", "C", ""]).await, ["a.b", "c"]);
+    assert_eq!(
+        route(&ch, &x, &q, &["a.b", "a", "a.b.c", "c", "C", ""]).await,
+        ["a.b", "c"]
+    );
 }
 
 #[tokio::test]
@@ -63,7 +83,10 @@ async fn fanout_ignores_the_key() {
     for k in ["k1", "", "k2"] {
         publish_confirmed(&ch, &x, k, k.as_bytes()).await;
     }
-    assert_eq!(drain(&ch, &q1).await, [b"k1".to_vec(), b"".to_vec(), b"k2".to_vec()]);
+    assert_eq!(
+        drain(&ch, &q1).await,
+        [b"k1".to_vec(), b"".to_vec(), b"k2".to_vec()]
+    );
     assert_eq!(drain(&ch, &q2).await.len(), 3);
 }
 
@@ -73,7 +96,11 @@ async fn topic_wildcards() {
     let (_conn, ch) = confirm_channel(&b).await;
     let x = exchange(&ch, ExchangeKind::Topic).await;
     let cases: &[(&str, &[&str], &[&str])] = &[
-        ("a.*.c", &["a.b.c", "a..c"], &["a.c", "a.b.b.c", "a.b.c.d", "x.b.c"]),
+        (
+            "a.*.c",
+            &["a.b.c", "a..c"],
+            &["a.c", "a.b.b.c", "a.b.c.d", "x.b.c"],
+        ),
         ("a.#", &["a", "a.b", "a.b.c", "a."], &["b.a", "ab"]),
         ("#.c", &["c", "a.c", "a.b.c"], &["c.a", "ac"]),
         ("a.#.c", &["a.c", "a.b.c", "a.b.b.c"], &["a.b", "a.cc"]),
@@ -87,8 +114,14 @@ async fn topic_wildcards() {
     for (pattern, hits, misses) in cases {
         let q = bound_queue(&ch, &x, pattern).await;
         let keys: Vec<&str> = hits.iter().chain(misses.iter()).copied().collect();
-        assert_eq!(route(&ch, &x, &q, &keys).await, *hits, "pattern {pattern:?}");
-        within(5, ch.queue_delete(q.as_str().into(), Default::default())).await.unwrap();
+        assert_eq!(
+            route(&ch, &x, &q, &keys).await,
+            *hits,
+            "pattern {pattern:?}"
+        );
+        within(5, ch.queue_delete(q.as_str().into(), Default::default()))
+            .await
+            .unwrap();
     }
 }
 
@@ -115,24 +148,57 @@ async fn headers_all_and_any() {
     let args_any = table(&[("x-match", s("any")), ("a", s("1")), ("b", s("2"))]);
     let args_none = table(&[]);
     for (q, args) in [(&q_all, args_all), (&q_any, args_any), (&q_none, args_none)] {
-        within(5, ch.queue_bind(q.as_str().into(), x.as_str().into(), "".into(), Default::default(), args)).await.unwrap();
+        within(
+            5,
+            ch.queue_bind(
+                q.as_str().into(),
+                x.as_str().into(),
+                "".into(),
+                Default::default(),
+                args,
+            ),
+        )
+        .await
+        .unwrap();
     }
     let msgs: Vec<(&str, FieldTable)> = vec![
-        ("both", table(&[("a", s("1")), ("b", s("2")), ("c", s("3"))])),
+        (
+            "both",
+            table(&[("a", s("1")), ("b", s("2")), ("c", s("3"))]),
+        ),
         ("only-a", table(&[("a", s("1"))])),
         ("a-wrong", table(&[("a", s("9")), ("b", s("2"))])),
         ("none", table(&[])),
     ];
     for (body, headers) in msgs {
         let props = BasicProperties::default().with_headers(headers);
-        let c = ch.basic_publish(x.as_str().into(), "".into(), Default::default(), body.as_bytes(), props).await.unwrap();
+        let c = ch
+            .basic_publish(
+                x.as_str().into(),
+                "".into(),
+                Default::default(),
+                body.as_bytes(),
+                props,
+            )
+            .await
+            .unwrap();
         assert!(within(5, c).await.unwrap().is_ack());
     }
-    let text = |v: Vec<Vec<u8>>| v.into_iter().map(|b| String::from_utf8(b).unwrap()).collect::<Vec<_>>();
+    let text = |v: Vec<Vec<u8>>| {
+        v.into_iter()
+            .map(|b| String::from_utf8(b).unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(text(drain(&ch, &q_all).await), ["both"]);
-    assert_eq!(text(drain(&ch, &q_any).await), ["both", "only-a", "a-wrong"]);
+    assert_eq!(
+        text(drain(&ch, &q_any).await),
+        ["both", "only-a", "a-wrong"]
+    );
     // No x-match means all; an empty binding matches every message.
-    assert_eq!(text(drain(&ch, &q_none).await), ["both", "only-a", "a-wrong", "none"]);
+    assert_eq!(
+        text(drain(&ch, &q_none).await),
+        ["both", "only-a", "a-wrong", "none"]
+    );
 }
 
 #[tokio::test]
@@ -141,18 +207,39 @@ async fn default_exchange_routes_by_queue_name() {
     let (_conn, ch) = confirm_channel(&b).await;
     let q = unique("q");
     queue(&ch, &q).await;
-    assert_eq!(route(&ch, "", &q, &[q.as_str(), "other"]).await, [q.as_str()]);
+    assert_eq!(
+        route(&ch, "", &q, &[q.as_str(), "other"]).await,
+        [q.as_str()]
+    );
     // RabbitMQ refuses even a passive declare of the default exchange.
-    let passive = ExchangeDeclareOptions { passive: true, ..Default::default() };
-    let (code, text) = refused(ch.exchange_declare("".into(), ExchangeKind::Direct, passive, FieldTable::default())).await;
-    assert_eq!((code, text.as_str()), (403, "ACCESS_REFUSED - operation not permitted on the default exchange"));
+    let passive = ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let (code, text) = refused(ch.exchange_declare(
+        "".into(),
+        ExchangeKind::Direct,
+        passive,
+        FieldTable::default(),
+    ))
+    .await;
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            403,
+            "ACCESS_REFUSED - operation not permitted on the default exchange"
+        )
+    );
 }
 
 #[tokio::test]
 async fn amq_exchanges_are_predeclared() {
     let b = TestBroker::start().await;
     let (_conn, ch) = confirm_channel(&b).await;
-    let passive = ExchangeDeclareOptions { passive: true, ..Default::default() };
+    let passive = ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
     for (name, kind) in [
         ("amq.direct", ExchangeKind::Direct),
         ("amq.fanout", ExchangeKind::Fanout),
@@ -160,11 +247,29 @@ async fn amq_exchanges_are_predeclared() {
         ("amq.headers", ExchangeKind::Headers),
         ("amq.match", ExchangeKind::Headers),
     ] {
-        within(5, ch.exchange_declare(name.into(), kind, passive, FieldTable::default())).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        within(
+            5,
+            ch.exchange_declare(name.into(), kind, passive, FieldTable::default()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     // Redeclaring an amq.* exchange with its own type and flags is allowed.
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    within(5, ch.exchange_declare("amq.direct".into(), ExchangeKind::Direct, durable, FieldTable::default())).await.unwrap();
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    within(
+        5,
+        ch.exchange_declare(
+            "amq.direct".into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     let q = bound_queue(&ch, "amq.topic", "t.#").await;
     assert_eq!(route(&ch, "amq.topic", &q, &["t.1", "u.1"]).await, ["t.1"]);
 }
@@ -175,7 +280,18 @@ async fn exchange_to_exchange_bindings() {
     let (_conn, ch) = confirm_channel(&b).await;
     let src = exchange(&ch, ExchangeKind::Topic).await;
     let mid = exchange(&ch, ExchangeKind::Direct).await;
-    within(5, ch.exchange_bind(mid.as_str().into(), src.as_str().into(), "a.*".into(), Default::default(), FieldTable::default())).await.unwrap();
+    within(
+        5,
+        ch.exchange_bind(
+            mid.as_str().into(),
+            src.as_str().into(),
+            "a.*".into(),
+            Default::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     let q = bound_queue(&ch, &mid, "a.x").await;
     let direct = bound_queue(&ch, &src, "#").await;
     // src(topic a.*) -> mid(direct a.x) -> q: the key is matched again at each hop.
@@ -184,8 +300,29 @@ async fn exchange_to_exchange_bindings() {
     // A message reaching the same queue by two paths is delivered once.
     bind(&ch, &q, &src, "a.x").await;
     assert_eq!(route(&ch, &src, &q, &["a.x"]).await, ["a.x"]);
-    within(5, ch.exchange_unbind(mid.as_str().into(), src.as_str().into(), "a.*".into(), Default::default(), FieldTable::default())).await.unwrap();
-    within(5, ch.queue_unbind(q.as_str().into(), src.as_str().into(), "a.x".into(), FieldTable::default())).await.unwrap();
+    within(
+        5,
+        ch.exchange_unbind(
+            mid.as_str().into(),
+            src.as_str().into(),
+            "a.*".into(),
+            Default::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    within(
+        5,
+        ch.queue_unbind(
+            q.as_str().into(),
+            src.as_str().into(),
+            "a.x".into(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     assert!(route(&ch, &src, &q, &["a.x"]).await.is_empty());
 }
 
@@ -195,8 +332,30 @@ async fn exchange_to_exchange_cycles_terminate() {
     let (_conn, ch) = confirm_channel(&b).await;
     let x1 = exchange(&ch, ExchangeKind::Fanout).await;
     let x2 = exchange(&ch, ExchangeKind::Fanout).await;
-    within(5, ch.exchange_bind(x2.as_str().into(), x1.as_str().into(), "".into(), Default::default(), FieldTable::default())).await.unwrap();
-    within(5, ch.exchange_bind(x1.as_str().into(), x2.as_str().into(), "".into(), Default::default(), FieldTable::default())).await.unwrap();
+    within(
+        5,
+        ch.exchange_bind(
+            x2.as_str().into(),
+            x1.as_str().into(),
+            "".into(),
+            Default::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    within(
+        5,
+        ch.exchange_bind(
+            x1.as_str().into(),
+            x2.as_str().into(),
+            "".into(),
+            Default::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     let q = bound_queue(&ch, &x2, "").await;
     assert_eq!(route(&ch, &x1, &q, &["loop"]).await, ["loop"]);
 }
@@ -207,15 +366,58 @@ async fn internal_exchanges_refuse_publishes_but_route_from_exchanges() {
     let (_conn, ch) = confirm_channel(&b).await;
     let front = exchange(&ch, ExchangeKind::Fanout).await;
     let internal = unique("internal");
-    let opts = ExchangeDeclareOptions { internal: true, ..Default::default() };
-    within(5, ch.exchange_declare(internal.as_str().into(), ExchangeKind::Fanout, opts, FieldTable::default())).await.unwrap();
-    within(5, ch.exchange_bind(internal.as_str().into(), front.as_str().into(), "".into(), Default::default(), FieldTable::default())).await.unwrap();
+    let opts = ExchangeDeclareOptions {
+        internal: true,
+        ..Default::default()
+    };
+    within(
+        5,
+        ch.exchange_declare(
+            internal.as_str().into(),
+            ExchangeKind::Fanout,
+            opts,
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    within(
+        5,
+        ch.exchange_bind(
+            internal.as_str().into(),
+            front.as_str().into(),
+            "".into(),
+            Default::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     let q = bound_queue(&ch, &internal, "").await;
     assert_eq!(route(&ch, &front, &q, &["via front"]).await, ["via front"]);
 
-    let c = ch.basic_publish(internal.as_str().into(), "".into(), Default::default(), b"direct", BasicProperties::default()).await.unwrap();
-    let err = within(5, c).await.expect_err("publish to an internal exchange");
-    assert_eq!(code(&err), (403, format!("ACCESS_REFUSED - cannot publish to internal exchange '{internal}' in vhost '/'")));
+    let c = ch
+        .basic_publish(
+            internal.as_str().into(),
+            "".into(),
+            Default::default(),
+            b"direct",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    let err = within(5, c)
+        .await
+        .expect_err("publish to an internal exchange");
+    assert_eq!(
+        code(&err),
+        (
+            403,
+            format!(
+                "ACCESS_REFUSED - cannot publish to internal exchange '{internal}' in vhost '/'"
+            )
+        )
+    );
 }
 
 #[tokio::test]
@@ -224,11 +426,28 @@ async fn exchange_delete_removes_its_bindings() {
     let (_conn, ch) = confirm_channel(&b).await;
     let x = exchange(&ch, ExchangeKind::Fanout).await;
     let q = bound_queue(&ch, &x, "").await;
-    within(5, ch.exchange_delete(x.as_str().into(), Default::default())).await.unwrap();
-    within(5, ch.exchange_declare(x.as_str().into(), ExchangeKind::Fanout, Default::default(), FieldTable::default())).await.unwrap();
+    within(5, ch.exchange_delete(x.as_str().into(), Default::default()))
+        .await
+        .unwrap();
+    within(
+        5,
+        ch.exchange_declare(
+            x.as_str().into(),
+            ExchangeKind::Fanout,
+            Default::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     assert!(route(&ch, &x, &q, &["after"]).await.is_empty());
     // Deleting a missing exchange is not an error.
-    within(5, ch.exchange_delete(unique("gone").as_str().into(), Default::default())).await.unwrap();
+    within(
+        5,
+        ch.exchange_delete(unique("gone").as_str().into(), Default::default()),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -236,11 +455,46 @@ async fn auto_delete_exchange_goes_with_its_last_binding() {
     let b = TestBroker::start().await;
     let (_conn, ch) = confirm_channel(&b).await;
     let x = unique("ad");
-    let opts = ExchangeDeclareOptions { auto_delete: true, ..Default::default() };
-    within(5, ch.exchange_declare(x.as_str().into(), ExchangeKind::Fanout, opts, FieldTable::default())).await.unwrap();
+    let opts = ExchangeDeclareOptions {
+        auto_delete: true,
+        ..Default::default()
+    };
+    within(
+        5,
+        ch.exchange_declare(
+            x.as_str().into(),
+            ExchangeKind::Fanout,
+            opts,
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
     let q = bound_queue(&ch, &x, "").await;
-    within(5, ch.queue_unbind(q.as_str().into(), x.as_str().into(), "".into(), FieldTable::default())).await.unwrap();
-    let passive = ExchangeDeclareOptions { passive: true, ..Default::default() };
-    let (code, text) = refused(ch.exchange_declare(x.as_str().into(), ExchangeKind::Fanout, passive, FieldTable::default())).await;
-    assert_eq!((code, text), (404, format!("NOT_FOUND - no exchange '{x}' in vhost '/'")));
+    within(
+        5,
+        ch.queue_unbind(
+            q.as_str().into(),
+            x.as_str().into(),
+            "".into(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    let passive = ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let (code, text) = refused(ch.exchange_declare(
+        x.as_str().into(),
+        ExchangeKind::Fanout,
+        passive,
+        FieldTable::default(),
+    ))
+    .await;
+    assert_eq!(
+        (code, text),
+        (404, format!("NOT_FOUND - no exchange '{x}' in vhost '/'"))
+    );
 }

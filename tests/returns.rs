@@ -25,8 +25,13 @@ async fn returned(ch: &Channel, n: usize) -> Vec<BasicReturnMessage> {
 }
 
 async fn mandatory(ch: &Channel, x: &str, key: &str, body: &[u8], props: BasicProperties) {
-    let opts = BasicPublishOptions { mandatory: true, ..Default::default() };
-    within(5, ch.basic_publish(x.into(), key.into(), opts, body, props)).await.unwrap();
+    let opts = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    within(5, ch.basic_publish(x.into(), key.into(), opts, body, props))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -35,11 +40,16 @@ async fn unroutable_mandatory_is_returned_with_312() {
     let conn = b.connect().await;
     let ch = open(&conn).await;
     let key = unique("nobody");
-    let props = BasicProperties::default().with_content_type("text/plain".into()).with_priority(3);
+    let props = BasicProperties::default()
+        .with_content_type("text/plain".into())
+        .with_priority(3);
     mandatory(&ch, "amq.direct", &key, b"back", props.clone()).await;
     let r = returned(&ch, 1).await;
     assert_eq!(r.len(), 1);
-    assert_eq!((r[0].reply_code, r[0].reply_text.as_str()), (312, "NO_ROUTE"));
+    assert_eq!(
+        (r[0].reply_code, r[0].reply_text.as_str()),
+        (312, "NO_ROUTE")
+    );
     assert_eq!(r[0].delivery.exchange.as_str(), "amq.direct");
     assert_eq!(r[0].delivery.routing_key.as_str(), key);
     assert_eq!(r[0].delivery.data, b"back");
@@ -54,7 +64,14 @@ async fn default_exchange_to_missing_queue_is_returned() {
     let key = unique("noq");
     mandatory(&ch, "", &key, b"x", BasicProperties::default()).await;
     let r = returned(&ch, 1).await;
-    assert_eq!((r[0].reply_code, r[0].delivery.exchange.as_str(), r[0].delivery.routing_key.as_str()), (312, "", key.as_str()));
+    assert_eq!(
+        (
+            r[0].reply_code,
+            r[0].delivery.exchange.as_str(),
+            r[0].delivery.routing_key.as_str()
+        ),
+        (312, "", key.as_str())
+    );
 }
 
 #[tokio::test]
@@ -78,7 +95,14 @@ async fn non_mandatory_unroutable_is_dropped_silently() {
     let ch = open(&conn).await;
     publish(&ch, "amq.direct", &unique("nobody"), b"gone").await;
     // A mandatory unroutable message published afterwards is the only one returned.
-    mandatory(&ch, "amq.direct", "marker", b"marker", BasicProperties::default()).await;
+    mandatory(
+        &ch,
+        "amq.direct",
+        "marker",
+        b"marker",
+        BasicProperties::default(),
+    )
+    .await;
     let r = returned(&ch, 1).await;
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].delivery.data, b"marker");
@@ -91,7 +115,17 @@ async fn routed_mandatory_is_not_returned() {
     let conn = b.connect().await;
     let ch = open(&conn).await;
     let x = unique("x");
-    within(5, ch.exchange_declare(x.as_str().into(), ExchangeKind::Topic, Default::default(), Default::default())).await.unwrap();
+    within(
+        5,
+        ch.exchange_declare(
+            x.as_str().into(),
+            ExchangeKind::Topic,
+            Default::default(),
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
     let q = unique("q");
     queue(&ch, &q).await;
     bind(&ch, &q, &x, "a.#").await;

@@ -25,7 +25,9 @@ async fn publishes_wait_for_commit() {
     publish(&tx, "", &q, b"2").await;
     // Not visible before the commit: a round trip on the tx channel is processed after the
     // publishes, so if they were enqueued the count would show them.
-    within(5, tx.basic_qos(0, Default::default())).await.unwrap();
+    within(5, tx.basic_qos(0, Default::default()))
+        .await
+        .unwrap();
     assert_eq!(counts(&plain, &q).await, (0, 0));
     within(5, tx.tx_commit()).await.expect("tx.commit-ok");
     // After commit-ok the messages are in the queue, no polling needed.
@@ -65,7 +67,12 @@ async fn acks_wait_for_commit() {
     m0.delivery.ack(Default::default()).await.unwrap();
     within(5, tx.tx_commit()).await.unwrap();
     // The rolled-back ack leaves message 1 unacked, so closing the channel requeues it.
-    within(5, tx.basic_ack(m1.delivery.delivery_tag, Default::default())).await.unwrap();
+    within(
+        5,
+        tx.basic_ack(m1.delivery.delivery_tag, Default::default()),
+    )
+    .await
+    .unwrap();
     within(5, tx.tx_rollback()).await.unwrap();
     within(5, tx.close(200, "OK".into())).await.unwrap();
     wait_ready(&plain, &q, 1).await;
@@ -84,8 +91,13 @@ async fn rejects_wait_for_commit() {
     wait_ready(&plain, &q, 1).await;
     let tx = tx_channel(&conn).await;
     let m = get(&tx, &q).await.unwrap();
-    m.delivery.reject(BasicRejectOptions { requeue: true }).await.unwrap();
-    within(5, tx.basic_qos(0, Default::default())).await.unwrap();
+    m.delivery
+        .reject(BasicRejectOptions { requeue: true })
+        .await
+        .unwrap();
+    within(5, tx.basic_qos(0, Default::default()))
+        .await
+        .unwrap();
     assert_eq!(counts(&plain, &q).await, (0, 0));
     within(5, tx.tx_commit()).await.unwrap();
     assert_eq!(counts(&plain, &q).await, (1, 0));
@@ -120,7 +132,10 @@ async fn commit_without_select_is_406() {
     let conn = b.connect().await;
     let ch = open(&conn).await;
     let (code, text) = refused(ch.tx_commit()).await;
-    assert_eq!((code, text.as_str()), (406, "PRECONDITION_FAILED - channel is not transactional"));
+    assert_eq!(
+        (code, text.as_str()),
+        (406, "PRECONDITION_FAILED - channel is not transactional")
+    );
 }
 
 #[tokio::test]
@@ -128,10 +143,22 @@ async fn mandatory_return_in_tx_comes_on_commit() {
     let b = TestBroker::start().await;
     let conn = b.connect().await;
     let tx = tx_channel(&conn).await;
-    let opts = BasicPublishOptions { mandatory: true, ..Default::default() };
-    within(5, tx.basic_publish("amq.direct".into(), unique("nobody").as_str().into(), opts, b"r", Default::default()))
-        .await
-        .unwrap();
+    let opts = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    within(
+        5,
+        tx.basic_publish(
+            "amq.direct".into(),
+            unique("nobody").as_str().into(),
+            opts,
+            b"r",
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
     within(5, tx.tx_commit()).await.unwrap();
     let returned = eventually(5, || async {
         let r = tx.wait_for_confirms().await.unwrap();
@@ -139,5 +166,8 @@ async fn mandatory_return_in_tx_comes_on_commit() {
     })
     .await;
     assert_eq!(returned.len(), 1);
-    assert_eq!((returned[0].reply_code, returned[0].reply_text.as_str()), (312, "NO_ROUTE"));
+    assert_eq!(
+        (returned[0].reply_code, returned[0].reply_text.as_str()),
+        (312, "NO_ROUTE")
+    );
 }

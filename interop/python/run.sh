@@ -48,9 +48,16 @@ if [ ! -f "$stamp" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
   cp "$here/requirements.txt" "$stamp"
 fi
 
-# Run from the repo root so relative WARREN_BIN defaults resolve; pytest's exit code is ours.
+# Run from the repo root so a relative WARREN_BIN resolves; pytest's exit code is ours.
+# Extra arguments go to pytest; the whole tests/ folder runs unless a test path is given.
 cd "$here/../.."
+targets=("$here/tests")
+for arg in "$@"; do
+  case $arg in
+    -*) ;;
+    *) if [ -e "${arg%%::*}" ]; then targets=(); break; fi ;;
+  esac
+done
 set +e
-"$venv/bin/python" -m pytest -c "$here/pytest.ini" --rootdir "$here" "$here/tests" "$@"
-rc=$?
-exit $rc
+"$venv/bin/python" -m pytest -c "$here/pytest.ini" --rootdir "$here" "${targets[@]}" "$@"
+exit $?

@@ -40,6 +40,17 @@ impl Assembler {
         !matches!(self, Assembler::Idle)
     }
 
+    /// The error for a method frame that arrives where content was expected.
+    pub fn interrupted(&self) -> AmqpError {
+        let text = match self {
+            Assembler::AwaitHeader(_) => {
+                "expected content header for class 60, got non content header frame instead"
+            }
+            _ => "expected content body, got non content body frame instead",
+        };
+        AmqpError::unexpected_frame(text).on(60, 40)
+    }
+
     pub fn start(&mut self, publish: Publish) {
         *self = Assembler::AwaitHeader(publish);
     }
@@ -51,9 +62,10 @@ impl Assembler {
         };
         if header.class_id != 60 {
             return Err(AmqpError::unexpected_frame(format!(
-                "expected content header for class 60, got class {}",
+                "expected content header for class 60, got one for class {} instead",
                 header.class_id
-            )));
+            ))
+            .on(60, 40));
         }
         if header.body_size > max_size {
             return Err(AmqpError::precondition(format!(
@@ -63,14 +75,31 @@ impl Assembler {
             .on(60, 40));
         }
         if header.body_size == 0 {
-            return Ok(Some(Complete { publish, header, body: Bytes::new() }));
+            return Ok(Some(Complete {
+                publish,
+                header,
+                body: Bytes::new(),
+            }));
         }
-        *self = Assembler::AwaitBody { publish, header, first: None, rest: BytesMut::new(), received: 0 };
+        *self = Assembler::AwaitBody {
+            publish,
+            header,
+            first: None,
+            rest: BytesMut::new(),
+            received: 0,
+        };
         Ok(None)
     }
 
     pub fn body(&mut self, chunk: Bytes) -> AmqpResult<Option<Complete>> {
-        let Assembler::AwaitBody { header, first, rest, received, .. } = self else {
+        let Assembler::AwaitBody {
+            header,
+            first,
+            rest,
+            received,
+            ..
+        } = self
+        else {
             return Err(unexpected_content());
         };
         *received += chunk.len() as u64;
@@ -93,11 +122,22 @@ impl Assembler {
         if *received < header.body_size {
             return Ok(None);
         }
-        let Assembler::AwaitBody { publish, header, first, rest, .. } = std::mem::take(self) else {
+        let Assembler::AwaitBody {
+            publish,
+            header,
+            first,
+            rest,
+            ..
+        } = std::mem::take(self)
+        else {
             unreachable!("matched above")
         };
         let body = first.unwrap_or_else(|| rest.freeze());
-        Ok(Some(Complete { publish, header, body }))
+        Ok(Some(Complete {
+            publish,
+            header,
+            body,
+        }))
     }
 }
 
@@ -107,7 +147,12 @@ mod tests {
     use amq_protocol::protocol::basic::AMQPProperties;
 
     fn header(size: u64) -> ContentHeader {
-        ContentHeader { class_id: 60, body_size: size, properties: AMQPProperties::default(), raw_properties: Bytes::from_static(&[0, 0]) }
+        ContentHeader {
+            class_id: 60,
+            body_size: size,
+            properties: AMQPProperties::default(),
+            raw_properties: Bytes::from_static(&[0, 0]),
+        }
     }
 
     #[test]
@@ -137,6 +182,9 @@ mod tests {
         assert_eq!(a.header(header(11), 10).unwrap_err().code as u16, 406);
         a.start(Publish::default());
         a.header(header(1), 10).unwrap();
-        assert_eq!(a.body(Bytes::from_static(b"xx")).unwrap_err().code as u16, 501);
+        assert_eq!(
+            a.body(Bytes::from_static(b"xx")).unwrap_err().code as u16,
+            501
+        );
     }
 }

@@ -6,7 +6,6 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::queue::{AfterCancel, Consumer};
 use amq_protocol::protocol::{basic as b, AMQPClass};
-use amq_protocol::types::AMQPValue;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -26,27 +25,43 @@ impl Channel {
             b::AMQPMethod::Get(g) => self.get(ctx, g),
             b::AMQPMethod::Ack(a) => self.settle(ctx, a.delivery_tag, a.multiple, Settle::Ack),
             b::AMQPMethod::Nack(n) => {
-                let how = if n.requeue { Settle::Requeue } else { Settle::Drop };
+                let how = if n.requeue {
+                    Settle::Requeue
+                } else {
+                    Settle::Drop
+                };
                 self.settle(ctx, n.delivery_tag, n.multiple, how)
             }
             b::AMQPMethod::Reject(r) => {
-                let how = if r.requeue { Settle::Requeue } else { Settle::Drop };
+                let how = if r.requeue {
+                    Settle::Requeue
+                } else {
+                    Settle::Drop
+                };
                 self.settle(ctx, r.delivery_tag, false, how)
             }
             b::AMQPMethod::Recover(r) => {
                 self.recover(ctx, r.requeue)?;
-                ctx.out.method(self.id, AMQPClass::Basic(b::AMQPMethod::RecoverOk(b::RecoverOk {})));
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Basic(b::AMQPMethod::RecoverOk(b::RecoverOk {})),
+                );
                 Ok(())
             }
             b::AMQPMethod::RecoverAsync(r) => self.recover(ctx, r.requeue),
-            other => Err(AmqpError::command_invalid(format!("unexpected basic method {other:?}"))),
+            other => Err(AmqpError::command_invalid(format!(
+                "unexpected basic method {other:?}"
+            ))),
         }
     }
 
     /// A publish with its content: checks, then route now or buffer for tx.commit.
     pub(super) fn publish(&mut self, ctx: &mut Ctx, c: Complete) -> AmqpResult<()> {
         let (class_id, method_id) = (60, 40);
-        let x = ctx.vhost.exchange_or_404(c.publish.exchange.as_str()).map_err(|e| e.on(class_id, method_id))?;
+        let x = ctx
+            .vhost
+            .exchange_or_404(c.publish.exchange.as_str())
+            .map_err(|e| e.on(class_id, method_id))?;
         if x.internal {
             return Err(AmqpError::access_refused(format!(
                 "cannot publish to internal exchange '{}' in vhost '{}'",
@@ -65,8 +80,11 @@ impl Channel {
         }
         if let Some(exp) = c.header.properties.expiration() {
             if exp.as_str().parse::<u64>().is_err() {
-                return Err(AmqpError::precondition(format!("invalid expiration '{}': no_integer", exp))
-                    .on(class_id, method_id));
+                return Err(AmqpError::precondition(format!(
+                    "invalid expiration '{}': no_integer",
+                    exp
+                ))
+                .on(class_id, method_id));
             }
         }
         let mandatory = c.publish.mandatory;
@@ -101,20 +119,24 @@ impl Channel {
                 routing_key: msg.routing_key.as_str().into(),
             })),
         );
-        ctx.out.content(self.id, &msg.raw_properties, &msg.body, ctx.frame_max);
+        ctx.out
+            .content(self.id, &msg.raw_properties, &msg.body, ctx.frame_max);
     }
 
     fn qos(&mut self, ctx: &mut Ctx, q: b::Qos) -> AmqpResult<()> {
         // prefetch_size != 0 is refused by the codec (amq-protocol drops the field).
         if q.global {
-            self.limit.prefetch.store(q.prefetch_count as u32, Ordering::Release);
+            self.limit
+                .prefetch
+                .store(q.prefetch_count as u32, Ordering::Release);
             for c in self.consumers.values() {
                 c.queue.kick();
             }
         } else {
             self.consumer_prefetch = q.prefetch_count as u32;
         }
-        ctx.out.method(self.id, AMQPClass::Basic(b::AMQPMethod::QosOk(b::QosOk {})));
+        ctx.out
+            .method(self.id, AMQPClass::Basic(b::AMQPMethod::QosOk(b::QosOk {})));
         Ok(())
     }
 
@@ -127,12 +149,17 @@ impl Channel {
             c.consumer_tag.as_str().into()
         };
         if self.consumers.contains_key(&tag) {
-            return Err(AmqpError::not_allowed(format!("attempt to reuse consumer tag '{tag}'")));
+            return Err(AmqpError::not_allowed(format!(
+                "attempt to reuse consumer tag '{tag}'"
+            )));
         }
         let priority = match c.arguments.inner().get("x-priority") {
             None => 0,
-            Some(v) => int_arg(v).ok_or_else(|| {
-                AmqpError::precondition(format!("invalid arg 'x-priority' for queue '{name}' in vhost '{}'", ctx.vhost.name))
+            Some(v) => crate::field::as_i64(v).ok_or_else(|| {
+                AmqpError::precondition(format!(
+                    "invalid arg 'x-priority' for queue '{name}' in vhost '{}'",
+                    ctx.vhost.name
+                ))
             })? as i32,
         };
         let consumer = Consumer {
@@ -148,13 +175,16 @@ impl Channel {
             arguments: c.arguments,
         };
         q.add_consumer(consumer)?;
-        self.consumers.insert(tag.clone(), ChannelConsumer { queue: q });
+        self.consumers
+            .insert(tag.clone(), ChannelConsumer { queue: q });
         // consume-ok still goes out before any delivery: deliveries reach this connection
         // through its event queue, which is read only after this frame is buffered.
         if !c.nowait {
             ctx.out.method(
                 self.id,
-                AMQPClass::Basic(b::AMQPMethod::ConsumeOk(b::ConsumeOk { consumer_tag: tag.as_ref().into() })),
+                AMQPClass::Basic(b::AMQPMethod::ConsumeOk(b::ConsumeOk {
+                    consumer_tag: tag.as_ref().into(),
+                })),
             );
         }
         Ok(())
@@ -171,7 +201,9 @@ impl Channel {
         if !c.nowait {
             ctx.out.method(
                 self.id,
-                AMQPClass::Basic(b::AMQPMethod::CancelOk(b::CancelOk { consumer_tag: c.consumer_tag })),
+                AMQPClass::Basic(b::AMQPMethod::CancelOk(b::CancelOk {
+                    consumer_tag: c.consumer_tag,
+                })),
             );
         }
         Ok(())
@@ -181,7 +213,10 @@ impl Channel {
         let name = self.queue_name(g.queue.as_str())?;
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         let Some((entry, remaining)) = q.get(g.no_ack) else {
-            ctx.out.method(self.id, AMQPClass::Basic(b::AMQPMethod::GetEmpty(b::GetEmpty {})));
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(b::AMQPMethod::GetEmpty(b::GetEmpty {})),
+            );
             return Ok(());
         };
         let tag = self.next_delivery_tag;
@@ -197,9 +232,18 @@ impl Channel {
                 message_count: remaining,
             })),
         );
-        ctx.out.content(self.id, &m.raw_properties, &m.body, ctx.frame_max);
+        ctx.out
+            .content(self.id, &m.raw_properties, &m.body, ctx.frame_max);
         if !g.no_ack {
-            self.unacked.insert(tag, Unacked { tag, queue: q, entry, consumer: None });
+            self.unacked.insert(
+                tag,
+                Unacked {
+                    tag,
+                    queue: q,
+                    entry,
+                    consumer: None,
+                },
+            );
         }
         Ok(())
     }
@@ -213,9 +257,15 @@ impl Channel {
             if keys.is_empty() && tag != 0 {
                 return Err(unknown());
             }
-            Ok(keys.into_iter().filter_map(|k| self.unacked.remove(&k)).collect())
+            Ok(keys
+                .into_iter()
+                .filter_map(|k| self.unacked.remove(&k))
+                .collect())
         } else {
-            self.unacked.remove(&tag).map(|u| vec![u]).ok_or_else(unknown)
+            self.unacked
+                .remove(&tag)
+                .map(|u| vec![u])
+                .ok_or_else(unknown)
         }
     }
 
@@ -244,7 +294,10 @@ impl Channel {
             if u.consumer.is_some() {
                 from_consumers += 1;
             }
-            match groups.iter_mut().find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer) {
+            match groups
+                .iter_mut()
+                .find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer)
+            {
                 Some(g) => g.2 += 1,
                 None => groups.push((u.queue, u.consumer, 1)),
             }
@@ -290,17 +343,4 @@ pub(super) enum Settle {
     Ack,
     Requeue,
     Drop,
-}
-
-pub(crate) fn int_arg(v: &AMQPValue) -> Option<i64> {
-    Some(match v {
-        AMQPValue::ShortShortInt(x) => *x as i64,
-        AMQPValue::ShortShortUInt(x) => *x as i64,
-        AMQPValue::ShortInt(x) => *x as i64,
-        AMQPValue::ShortUInt(x) => *x as i64,
-        AMQPValue::LongInt(x) => *x as i64,
-        AMQPValue::LongUInt(x) => *x as i64,
-        AMQPValue::LongLongInt(x) => *x,
-        _ => return None,
-    })
 }

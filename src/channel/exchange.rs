@@ -19,7 +19,10 @@ impl Channel {
                     d.arguments,
                 )?;
                 if !d.nowait {
-                    ctx.out.method(self.id, AMQPClass::Exchange(e::AMQPMethod::DeclareOk(e::DeclareOk {})));
+                    ctx.out.method(
+                        self.id,
+                        AMQPClass::Exchange(e::AMQPMethod::DeclareOk(e::DeclareOk {})),
+                    );
                 }
                 Ok(())
             }
@@ -31,35 +34,54 @@ impl Channel {
                     Err(err) => return Err(err),
                 }
                 if !d.nowait {
-                    ctx.out.method(self.id, AMQPClass::Exchange(e::AMQPMethod::DeleteOk(e::DeleteOk {})));
+                    ctx.out.method(
+                        self.id,
+                        AMQPClass::Exchange(e::AMQPMethod::DeleteOk(e::DeleteOk {})),
+                    );
                 }
                 Ok(())
             }
             e::AMQPMethod::Bind(bd) => {
                 self.check_e2e(ctx, bd.source.as_str(), bd.destination.as_str())?;
                 let dest = Dest::Exchange(bd.destination.to_string());
-                ctx.vhost.bind(bd.source.as_str(), dest, bd.routing_key.as_str(), bd.arguments)?;
+                ctx.vhost.bind(
+                    bd.source.as_str(),
+                    dest,
+                    bd.routing_key.as_str(),
+                    bd.arguments,
+                )?;
                 if !bd.nowait {
-                    ctx.out.method(self.id, AMQPClass::Exchange(e::AMQPMethod::BindOk(e::BindOk {})));
+                    ctx.out.method(
+                        self.id,
+                        AMQPClass::Exchange(e::AMQPMethod::BindOk(e::BindOk {})),
+                    );
                 }
                 Ok(())
             }
             e::AMQPMethod::Unbind(u) => {
                 self.check_e2e(ctx, u.source.as_str(), u.destination.as_str())?;
                 let dest = Dest::Exchange(u.destination.to_string());
-                ctx.vhost.unbind(u.source.as_str(), dest, u.routing_key.as_str(), u.arguments)?;
+                ctx.vhost
+                    .unbind(u.source.as_str(), dest, u.routing_key.as_str(), u.arguments)?;
                 if !u.nowait {
-                    ctx.out.method(self.id, AMQPClass::Exchange(e::AMQPMethod::UnbindOk(e::UnbindOk {})));
+                    ctx.out.method(
+                        self.id,
+                        AMQPClass::Exchange(e::AMQPMethod::UnbindOk(e::UnbindOk {})),
+                    );
                 }
                 Ok(())
             }
-            other => Err(AmqpError::command_invalid(format!("unexpected exchange method {other:?}"))),
+            other => Err(AmqpError::command_invalid(format!(
+                "unexpected exchange method {other:?}"
+            ))),
         }
     }
 
     fn check_e2e(&self, ctx: &mut Ctx, source: &str, destination: &str) -> AmqpResult<()> {
         if source.is_empty() || destination.is_empty() {
-            return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
+            return Err(AmqpError::access_refused(
+                "operation not permitted on the default exchange",
+            ));
         }
         ctx.vhost.exchange_or_404(destination)?;
         ctx.vhost.exchange_or_404(source)?;

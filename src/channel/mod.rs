@@ -112,7 +112,10 @@ impl Channel {
             match m {
                 AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => self.state = State::Closed,
                 AMQPClass::Channel(ch::AMQPMethod::Close(_)) => {
-                    ctx.out.method(self.id, AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})));
+                    ctx.out.method(
+                        self.id,
+                        AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})),
+                    );
                     self.state = State::Closed;
                 }
                 _ => {}
@@ -120,14 +123,15 @@ impl Channel {
             return Ok(());
         }
         if self.assembler.in_content() {
-            return Err(AmqpError::unexpected_frame(
-                "expected content header for class 60, got non content header frame instead",
-            ));
+            return Err(self.assembler.interrupted());
         }
         match m {
             AMQPClass::Channel(ch::AMQPMethod::Close(_)) => {
                 self.release(ctx.vhost, ctx.conn_id);
-                ctx.out.method(self.id, AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})));
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})),
+                );
                 self.state = State::Closed;
                 Ok(())
             }
@@ -136,7 +140,10 @@ impl Channel {
                 if !f.active {
                     return Err(AmqpError::not_implemented("active=false"));
                 }
-                ctx.out.method(self.id, AMQPClass::Channel(ch::AMQPMethod::FlowOk(ch::FlowOk { active: true })));
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Channel(ch::AMQPMethod::FlowOk(ch::FlowOk { active: true })),
+                );
                 Ok(())
             }
             AMQPClass::Channel(ch::AMQPMethod::FlowOk(_)) => Ok(()),
@@ -202,7 +209,11 @@ impl Channel {
     }
 
     fn key(&self, conn: u64, tag: &Arc<str>) -> ConsumerKey {
-        ConsumerKey { conn, channel: self.id, tag: tag.clone() }
+        ConsumerKey {
+            conn,
+            channel: self.id,
+            tag: tag.clone(),
+        }
     }
 
     /// Cancel every consumer and requeue every unacked delivery (channel or connection close).
@@ -228,7 +239,10 @@ impl Channel {
             if u.consumer.is_some() {
                 self.limit.release(1);
             }
-            match groups.iter_mut().find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer) {
+            match groups
+                .iter_mut()
+                .find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer)
+            {
                 Some(g) => g.2.push(u.entry),
                 None => groups.push((u.queue, u.consumer, vec![u.entry])),
             }
@@ -263,11 +277,25 @@ impl Channel {
         let dtag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let m = &entry.msg;
-        out.deliver(self.id, tag, dtag, entry.redelivered, &m.exchange, &m.routing_key);
+        out.deliver(
+            self.id,
+            tag,
+            dtag,
+            entry.redelivered,
+            &m.exchange,
+            &m.routing_key,
+        );
         out.content(self.id, &m.raw_properties, &m.body, frame_max);
         if !no_ack {
-            self.unacked
-                .insert(dtag, Unacked { tag: dtag, queue: queue.clone(), entry, consumer: Some(tag.clone()) });
+            self.unacked.insert(
+                dtag,
+                Unacked {
+                    tag: dtag,
+                    queue: queue.clone(),
+                    entry,
+                    consumer: Some(tag.clone()),
+                },
+            );
         }
         Ok(())
     }
@@ -296,7 +324,10 @@ impl Channel {
 /// Tell consumers of a deleted queue (on any connection) that they are cancelled.
 pub fn notify_cancelled(consumers: Vec<Consumer>) {
     for c in consumers {
-        let _ = c.tx.send(ConnEvent::Cancelled { channel: c.key.channel, consumer_tag: c.key.tag });
+        let _ = c.tx.send(ConnEvent::Cancelled {
+            channel: c.key.channel,
+            consumer_tag: c.key.tag,
+        });
     }
 }
 
@@ -313,7 +344,12 @@ pub fn generated_name(prefix: &str) -> String {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(seed);
         h.write_u64(round);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         let mut v = h.finish();
         for _ in 0..11 {
             s.push(ALPHABET[(v & 63) as usize] as char);

@@ -15,9 +15,13 @@ impl Channel {
                 let key = self.implied_key(bd.queue.as_str(), bd.routing_key.as_str(), &name);
                 let source = bd.exchange.as_str();
                 self.check_binding(ctx, source, &name)?;
-                ctx.vhost.bind(source, Dest::Queue(name), &key, bd.arguments)?;
+                ctx.vhost
+                    .bind(source, Dest::Queue(name), &key, bd.arguments)?;
                 if !bd.nowait {
-                    ctx.out.method(self.id, AMQPClass::Queue(q::AMQPMethod::BindOk(q::BindOk {})));
+                    ctx.out.method(
+                        self.id,
+                        AMQPClass::Queue(q::AMQPMethod::BindOk(q::BindOk {})),
+                    );
                 }
                 Ok(())
             }
@@ -26,8 +30,12 @@ impl Channel {
                 let key = self.implied_key(u.queue.as_str(), u.routing_key.as_str(), &name);
                 let source = u.exchange.as_str();
                 self.check_binding(ctx, source, &name)?;
-                ctx.vhost.unbind(source, Dest::Queue(name), &key, u.arguments)?;
-                ctx.out.method(self.id, AMQPClass::Queue(q::AMQPMethod::UnbindOk(q::UnbindOk {})));
+                ctx.vhost
+                    .unbind(source, Dest::Queue(name), &key, u.arguments)?;
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Queue(q::AMQPMethod::UnbindOk(q::UnbindOk {})),
+                );
                 Ok(())
             }
             q::AMQPMethod::Purge(p) => {
@@ -43,7 +51,9 @@ impl Channel {
                 Ok(())
             }
             q::AMQPMethod::Delete(d) => self.queue_delete(ctx, d),
-            other => Err(AmqpError::command_invalid(format!("unexpected queue method {other:?}"))),
+            other => Err(AmqpError::command_invalid(format!(
+                "unexpected queue method {other:?}"
+            ))),
         }
     }
 
@@ -59,7 +69,9 @@ impl Channel {
     /// The checks RabbitMQ makes before a queue binding changes, in its order.
     fn check_binding(&self, ctx: &mut Ctx, source: &str, queue: &str) -> AmqpResult<()> {
         if source.is_empty() {
-            return Err(AmqpError::access_refused("operation not permitted on the default exchange"));
+            return Err(AmqpError::access_refused(
+                "operation not permitted on the default exchange",
+            ));
         }
         ctx.vhost.queue_for(queue, ctx.conn_id)?;
         ctx.vhost.exchange_or_404(source)?;
@@ -77,7 +89,11 @@ impl Channel {
                     "queue name '{name}' contains reserved prefix 'amq.*'"
                 )));
             }
-            let name = if name.is_empty() { generated_name("amq.gen-") } else { name.to_string() };
+            let name = if name.is_empty() {
+                generated_name("amq.gen-")
+            } else {
+                name.to_string()
+            };
             let q = ctx.vhost.declare_queue(
                 &name,
                 d.durable,

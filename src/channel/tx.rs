@@ -31,7 +31,10 @@ impl Confirms {
         let multiple = self.last - self.acked > 1;
         out.method(
             channel,
-            AMQPClass::Basic(b::AMQPMethod::Ack(b::Ack { delivery_tag: self.last, multiple })),
+            AMQPClass::Basic(b::AMQPMethod::Ack(b::Ack {
+                delivery_tag: self.last,
+                multiple,
+            })),
         );
         self.acked = self.last;
     }
@@ -50,13 +53,18 @@ impl Channel {
             return Err(AmqpError::command_invalid("unexpected confirm method"));
         };
         if self.tx.is_some() {
-            return Err(AmqpError::precondition("cannot switch from tx to confirm mode"));
+            return Err(AmqpError::precondition(
+                "cannot switch from tx to confirm mode",
+            ));
         }
         if self.confirm.is_none() {
             self.confirm = Some(Confirms::default());
         }
         if !s.nowait {
-            ctx.out.method(self.id, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})));
+            ctx.out.method(
+                self.id,
+                AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+            );
         }
         Ok(())
     }
@@ -65,12 +73,17 @@ impl Channel {
         match m {
             tx::AMQPMethod::Select(_) => {
                 if self.confirm.is_some() {
-                    return Err(AmqpError::precondition("cannot switch from confirm to tx mode"));
+                    return Err(AmqpError::precondition(
+                        "cannot switch from confirm to tx mode",
+                    ));
                 }
                 if self.tx.is_none() {
                     self.tx = Some(TxBuffer::default());
                 }
-                ctx.out.method(self.id, AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})));
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})),
+                );
                 Ok(())
             }
             tx::AMQPMethod::Commit(_) => {
@@ -86,7 +99,10 @@ impl Channel {
                 for (items, how) in buf.settles {
                     self.apply_settle(ctx.conn_id, items, how);
                 }
-                ctx.out.method(self.id, AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})));
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+                );
                 Ok(())
             }
             tx::AMQPMethod::Rollback(_) => {
@@ -99,10 +115,15 @@ impl Channel {
                         self.unacked.insert(u.tag, u);
                     }
                 }
-                ctx.out.method(self.id, AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})));
+                ctx.out.method(
+                    self.id,
+                    AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})),
+                );
                 Ok(())
             }
-            other => Err(AmqpError::command_invalid(format!("unexpected tx method {other:?}"))),
+            other => Err(AmqpError::command_invalid(format!(
+                "unexpected tx method {other:?}"
+            ))),
         }
     }
 }

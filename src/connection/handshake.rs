@@ -44,11 +44,18 @@ fn server_properties(cluster_name: &str) -> FieldTable {
     p.insert("capabilities".into(), AMQPValue::FieldTable(caps));
     p.insert("cluster_name".into(), s(cluster_name));
     p.insert("copyright".into(), s("Copyright (c) the warren authors"));
-    p.insert("information".into(), s("warren: an AMQP 0-9-1 broker compatible with RabbitMQ"));
-    p.insert("platform".into(), s(&format!("Rust / warren {}", env!("CARGO_PKG_VERSION"))));
-    // Clients (kombu, Celery, the Java client) switch features on "RabbitMQ" and its version.
+    p.insert(
+        "information".into(),
+        s("warren: an AMQP 0-9-1 broker compatible with RabbitMQ"),
+    );
+    p.insert(
+        "platform".into(),
+        s(&format!("Rust / warren {}", env!("CARGO_PKG_VERSION"))),
+    );
+    // Clients (kombu, Celery, the Java client) switch features on "RabbitMQ" and its version;
+    // warren answers as RabbitMQ 4.x does where versions differ, so it says 4.x.
     p.insert("product".into(), s("RabbitMQ"));
-    p.insert("version".into(), s("3.13.7"));
+    p.insert("version".into(), s("4.1.0"));
     p
 }
 
@@ -96,7 +103,12 @@ impl Conn {
         let loopback = self.peer.ip().is_loopback();
         if !self.broker.authenticate(&user, &pass, loopback) {
             tracing::warn!(peer = %self.peer, user, "login refused");
-            let text = if self.broker.users.get(&user).is_some_and(|u| u.password == pass) {
+            let text = if self
+                .broker
+                .users
+                .get(&user)
+                .is_some_and(|u| u.password == pass)
+            {
                 format!(
                     "{} login refused: user '{user}' can only connect via localhost",
                     start_ok.mechanism
@@ -108,7 +120,7 @@ impl Conn {
                 )
             };
             if self.caps.authentication_failure_close {
-                return Err(Refused::Close(AmqpError::access_refused(text).on(10, 11)));
+                return Err(Refused::Close(AmqpError::access_refused(text)));
             }
             return Err(Refused::Drop);
         }
@@ -152,7 +164,11 @@ impl Conn {
     /// The next method on channel 0 during the handshake; heartbeats are skipped.
     async fn next_handshake_method(&mut self, io: &mut Io) -> Result<AMQPClass, Refused> {
         loop {
-            let frame_max = if self.tuned.frame_max == 0 { FRAME_MIN_SIZE } else { self.tuned.frame_max };
+            let frame_max = if self.tuned.frame_max == 0 {
+                FRAME_MIN_SIZE
+            } else {
+                self.tuned.frame_max
+            };
             match codec::decode(&mut io.inbuf, frame_max) {
                 Ok(Some(Frame::Heartbeat(_))) => continue,
                 Ok(Some(Frame::Method(0, m))) => return Ok(*m),
@@ -198,25 +214,48 @@ fn out_of_order(m: &AMQPClass) -> Refused {
 
 /// The client's values must not exceed the server's; 0 ("no limit") counts as exceeding a
 /// limited server value, as RabbitMQ decides.
-fn negotiate_tune(server_channel_max: u16, server_frame_max: u32, t: &c::TuneOk) -> AmqpResult<Negotiated> {
+fn negotiate_tune(
+    server_channel_max: u16,
+    server_frame_max: u32,
+    t: &c::TuneOk,
+) -> AmqpResult<Negotiated> {
     let fail = |field: &str, bound: &str, limit: u64, got: u64| {
-        AmqpError::not_allowed(format!(
-            "negotiated {field} = {got} is {bound} than the {} allowed value ({limit})",
-            if bound == "higher" { "maximum" } else { "minimum" }
-        ))
-        .on(10, 31)
+        let (op, what) = if bound == "higher" {
+            (">", "max")
+        } else {
+            ("<", "min")
+        };
+        AmqpError::not_allowed(format!("{field}={got} {op} {limit} {what} size")).on(10, 31)
     };
     if t.frame_max != 0 && t.frame_max < 4096 {
         return Err(fail("frame_max", "lower", 4096, t.frame_max as u64));
     }
     if server_frame_max != 0 && (t.frame_max == 0 || t.frame_max > server_frame_max) {
-        return Err(fail("frame_max", "higher", server_frame_max as u64, t.frame_max as u64));
+        return Err(fail(
+            "frame_max",
+            "higher",
+            server_frame_max as u64,
+            t.frame_max as u64,
+        ));
     }
-    let channel_max = if t.channel_max == 0 { server_channel_max } else { t.channel_max };
+    let channel_max = if t.channel_max == 0 {
+        server_channel_max
+    } else {
+        t.channel_max
+    };
     if server_channel_max != 0 && channel_max > server_channel_max {
-        return Err(fail("channel_max", "higher", server_channel_max as u64, t.channel_max as u64));
+        return Err(fail(
+            "channel_max",
+            "higher",
+            server_channel_max as u64,
+            t.channel_max as u64,
+        ));
     }
-    Ok(Negotiated { channel_max, frame_max: t.frame_max, heartbeat: t.heartbeat })
+    Ok(Negotiated {
+        channel_max,
+        frame_max: t.frame_max,
+        heartbeat: t.heartbeat,
+    })
 }
 
 /// The user name and password from a PLAIN or AMQPLAIN response.
@@ -281,18 +320,60 @@ mod tests {
         );
         let creds = amq_protocol::auth::Credentials::new("u".into(), "p".into());
         let s = creds.sasl_auth_string(amq_protocol::auth::SASLMechanism::AMQPlain);
-        assert_eq!(decode_sasl("AMQPLAIN", &s).unwrap(), ("u".into(), "p".into()));
-        assert_eq!(decode_sasl("PLAIN", &LongString::from(&b"x"[..])).unwrap_err().code as u16, 502);
-        assert_eq!(decode_sasl("EXTERNAL", &LongString::from(&b""[..])).unwrap_err().code as u16, 503);
+        assert_eq!(
+            decode_sasl("AMQPLAIN", &s).unwrap(),
+            ("u".into(), "p".into())
+        );
+        assert_eq!(
+            decode_sasl("PLAIN", &LongString::from(&b"x"[..]))
+                .unwrap_err()
+                .code as u16,
+            502
+        );
+        assert_eq!(
+            decode_sasl("EXTERNAL", &LongString::from(&b""[..]))
+                .unwrap_err()
+                .code as u16,
+            503
+        );
     }
 
     #[test]
     fn tune_rules() {
-        let ok = |ch, fm, hb| c::TuneOk { channel_max: ch, frame_max: fm, heartbeat: hb };
-        assert_eq!(negotiate_tune(2047, 131072, &ok(0, 131072, 60)).unwrap().channel_max, 2047);
-        assert_eq!(negotiate_tune(2047, 131072, &ok(10, 4096, 0)).unwrap().frame_max, 4096);
-        assert_eq!(negotiate_tune(2047, 131072, &ok(10, 0, 0)).unwrap_err().code as u16, 530);
-        assert_eq!(negotiate_tune(2047, 131072, &ok(4000, 131072, 0)).unwrap_err().code as u16, 530);
-        assert_eq!(negotiate_tune(2047, 131072, &ok(1, 1000, 0)).unwrap_err().code as u16, 530);
+        let ok = |ch, fm, hb| c::TuneOk {
+            channel_max: ch,
+            frame_max: fm,
+            heartbeat: hb,
+        };
+        assert_eq!(
+            negotiate_tune(2047, 131072, &ok(0, 131072, 60))
+                .unwrap()
+                .channel_max,
+            2047
+        );
+        assert_eq!(
+            negotiate_tune(2047, 131072, &ok(10, 4096, 0))
+                .unwrap()
+                .frame_max,
+            4096
+        );
+        assert_eq!(
+            negotiate_tune(2047, 131072, &ok(10, 0, 0))
+                .unwrap_err()
+                .code as u16,
+            530
+        );
+        assert_eq!(
+            negotiate_tune(2047, 131072, &ok(4000, 131072, 0))
+                .unwrap_err()
+                .code as u16,
+            530
+        );
+        assert_eq!(
+            negotiate_tune(2047, 131072, &ok(1, 1000, 0))
+                .unwrap_err()
+                .code as u16,
+            530
+        );
     }
 }

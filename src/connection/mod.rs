@@ -35,7 +35,10 @@ pub enum ConnEvent {
         no_ack: bool,
     },
     /// The queue under this consumer was deleted: send basic.cancel if the client wants it.
-    Cancelled { channel: u16, consumer_tag: Arc<str> },
+    Cancelled {
+        channel: u16,
+        consumer_tag: Arc<str>,
+    },
     /// Close the connection (broker shutdown, management action).
     Close { code: ReplyCode, text: String },
 }
@@ -91,7 +94,11 @@ pub(crate) struct Conn {
 pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let id = broker.next_connection_id();
     let (read, write) = socket.into_split();
-    let mut io = Io { read, write, inbuf: BytesMut::with_capacity(64 * 1024) };
+    let mut io = Io {
+        read,
+        write,
+        inbuf: BytesMut::with_capacity(64 * 1024),
+    };
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let mut conn = Conn {
         broker: broker.clone(),
@@ -123,10 +130,19 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
             return;
         }
     }
-    let vhost_name = conn.vhost.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+    let vhost_name = conn
+        .vhost
+        .as_ref()
+        .map(|v| v.name.clone())
+        .unwrap_or_default();
     broker.connections.insert(
         id,
-        ConnHandle { tx: events, peer, user: conn.user.clone(), vhost: vhost_name },
+        ConnHandle {
+            tx: events,
+            peer,
+            user: conn.user.clone(),
+            vhost: vhost_name,
+        },
     );
     tracing::debug!(peer = %peer, user = conn.user, client = conn.client_name, "connection open");
     let (wtx, wrx) = mpsc::channel(8);
@@ -230,7 +246,10 @@ impl Conn {
                 match **m {
                     AMQPClass::Connection(c::AMQPMethod::CloseOk(_)) => self.done = true,
                     AMQPClass::Connection(c::AMQPMethod::Close(_)) => {
-                        self.out.method(0, AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})));
+                        self.out.method(
+                            0,
+                            AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})),
+                        );
                         self.done = true;
                     }
                     _ => {}
@@ -240,14 +259,12 @@ impl Conn {
         }
         let result = match frame {
             Frame::Heartbeat(0) => Ok(()),
-            Frame::Heartbeat(n) => Err(AmqpError::unexpected_frame(format!(
-                "heartbeat frame on channel {n}"
-            ))),
+            Frame::Heartbeat(_) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
             Frame::Method(0, m) => self.on_connection_method(*m),
             Frame::Method(n, m) => self.on_channel_method(n, *m),
-            Frame::Header(0, _) | Frame::Body(0, _) => Err(AmqpError::unexpected_frame(
-                "content frame on channel 0",
-            )),
+            Frame::Header(0, _) | Frame::Body(0, _) => {
+                Err(AmqpError::unexpected_frame("content frame on channel 0"))
+            }
             Frame::Header(n, h) => self.with_channel(n, |chan, ctx| chan.on_header(ctx, *h)),
             Frame::Body(n, b) => self.with_channel(n, |chan, ctx| chan.on_body(ctx, b)),
         };
@@ -259,7 +276,10 @@ impl Conn {
     fn on_connection_method(&mut self, m: AMQPClass) -> Result<(), AmqpError> {
         match m {
             AMQPClass::Connection(c::AMQPMethod::Close(_)) => {
-                self.out.method(0, AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})));
+                self.out.method(
+                    0,
+                    AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})),
+                );
                 self.done = true;
                 Ok(())
             }
@@ -274,7 +294,9 @@ impl Conn {
                 );
                 Ok(())
             }
-            AMQPClass::Connection(c::AMQPMethod::Blocked(_) | c::AMQPMethod::Unblocked(_)) => Ok(()),
+            AMQPClass::Connection(c::AMQPMethod::Blocked(_) | c::AMQPMethod::Unblocked(_)) => {
+                Ok(())
+            }
             other => Err(AmqpError::channel_error(format!(
                 "unexpected method on channel 0: {}",
                 method_name(&other)
@@ -290,15 +312,16 @@ impl Conn {
                 if self.channels.contains_key(&n) {
                     return Err(AmqpError::channel_error("second 'channel.open' seen").on(20, 10));
                 }
-                if n > self.tuned.channel_max {
+                let max = self.tuned.channel_max;
+                if n > max || self.channels.len() >= max as usize {
                     return Err(AmqpError::not_allowed(format!(
-                        "channel number {n} exceeds the negotiated channel_max ({})",
-                        self.tuned.channel_max
-                    ))
-                    .on(20, 10));
+                        "number of channels opened ({}) has reached the negotiated channel_max ({max})",
+                        self.channels.len()
+                    )));
                 }
                 self.channels.insert(n, Channel::new(n));
-                self.out.method(n, AMQPClass::Channel(ch::AMQPMethod::OpenOk(ch::OpenOk {})));
+                self.out
+                    .method(n, AMQPClass::Channel(ch::AMQPMethod::OpenOk(ch::OpenOk {})));
                 Ok(())
             }
             AMQPClass::Connection(_) => Err(AmqpError::command_invalid(format!(
@@ -353,28 +376,53 @@ impl Conn {
 
     fn on_event(&mut self, ev: ConnEvent) {
         match ev {
-            ConnEvent::Deliver { channel, consumer_tag, queue, entry, no_ack } => {
+            ConnEvent::Deliver {
+                channel,
+                consumer_tag,
+                queue,
+                entry,
+                no_ack,
+            } => {
                 let frame_max = self.tuned.frame_max;
                 let delivered = match self.channels.get_mut(&channel) {
-                    Some(chan) => chan.deliver(&mut self.out, frame_max, &consumer_tag, &queue, entry, no_ack),
+                    Some(chan) => chan.deliver(
+                        &mut self.out,
+                        frame_max,
+                        &consumer_tag,
+                        &queue,
+                        entry,
+                        no_ack,
+                    ),
                     None => Err(entry),
                 };
                 if let Err(entry) = delivered {
                     // The consumer or its channel went away while this was in flight.
                     if !no_ack {
-                        let key = crate::queue::ConsumerKey { conn: self.id, channel, tag: consumer_tag };
+                        let key = crate::queue::ConsumerKey {
+                            conn: self.id,
+                            channel,
+                            tag: consumer_tag,
+                        };
                         queue.requeue(Some(&key), vec![entry]);
                     }
                 }
             }
-            ConnEvent::Cancelled { channel, consumer_tag } => {
+            ConnEvent::Cancelled {
+                channel,
+                consumer_tag,
+            } => {
                 let notify = self.caps.consumer_cancel_notify;
                 if let Some(chan) = self.channels.get_mut(&channel) {
                     chan.consumer_gone(&mut self.out, &consumer_tag, notify);
                 }
             }
             ConnEvent::Close { code, text } => {
-                let e = AmqpError { code, text, class_id: 0, method_id: 0 };
+                let e = AmqpError {
+                    code,
+                    text,
+                    class_id: 0,
+                    method_id: 0,
+                };
                 self.close_connection(e);
             }
         }
@@ -405,7 +453,9 @@ impl Conn {
 
     /// Requeue every channel's unacked deliveries and cancel its consumers.
     fn release_channels(&mut self) {
-        let Some(vhost) = self.vhost.clone() else { return };
+        let Some(vhost) = self.vhost.clone() else {
+            return;
+        };
         for (_, mut chan) in self.channels.drain() {
             chan.release(&vhost, self.id);
         }

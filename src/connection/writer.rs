@@ -25,8 +25,11 @@ pub(super) async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Bytes>
 async fn write_all(w: &mut OwnedWriteHalf, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut start = 0;
     while start < chunks.len() {
-        let slices: Vec<IoSlice<'_>> =
-            chunks[start..].iter().take(64).map(|c| IoSlice::new(c)).collect();
+        let slices: Vec<IoSlice<'_>> = chunks[start..]
+            .iter()
+            .take(64)
+            .map(|c| IoSlice::new(c))
+            .collect();
         let mut n = w.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());

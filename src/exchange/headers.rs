@@ -5,6 +5,7 @@
 //! widths, strings by bytes whether short or long.
 
 use super::{Binding, Dest};
+use crate::field::{as_bytes, as_i64};
 use amq_protocol::types::{AMQPValue, FieldTable};
 
 pub(super) fn route(bindings: &[Binding], headers: Option<&FieldTable>, out: &mut Vec<Dest>) {
@@ -47,31 +48,8 @@ fn matches(args: &FieldTable, headers: &FieldTable) -> bool {
     }
 }
 
-fn as_int(v: &AMQPValue) -> Option<i128> {
-    Some(match v {
-        AMQPValue::ShortShortInt(x) => *x as i128,
-        AMQPValue::ShortShortUInt(x) => *x as i128,
-        AMQPValue::ShortInt(x) => *x as i128,
-        AMQPValue::ShortUInt(x) => *x as i128,
-        AMQPValue::LongInt(x) => *x as i128,
-        AMQPValue::LongUInt(x) => *x as i128,
-        AMQPValue::LongLongInt(x) => *x as i128,
-        AMQPValue::Timestamp(x) => *x as i128,
-        _ => return None,
-    })
-}
-
-fn as_bytes(v: &AMQPValue) -> Option<&[u8]> {
-    match v {
-        AMQPValue::ShortString(s) => Some(s.as_str().as_bytes()),
-        AMQPValue::LongString(s) => Some(s.as_bytes()),
-        AMQPValue::ByteArray(b) => Some(b.as_slice()),
-        _ => None,
-    }
-}
-
 fn equal(a: &AMQPValue, b: &AMQPValue) -> bool {
-    if let (Some(x), Some(y)) = (as_int(a), as_int(b)) {
+    if let (Some(x), Some(y)) = (as_i64(a), as_i64(b)) {
         return x == y;
     }
     if let (Some(x), Some(y)) = (as_bytes(a), as_bytes(b)) {
@@ -126,6 +104,9 @@ mod tests {
     #[test]
     fn empty_any_matches_nothing_empty_all_matches_everything() {
         assert!(matches(&table(&[]), &FieldTable::default()));
-        assert!(!matches(&table(&[("x-match", ls("any"))]), &FieldTable::default()));
+        assert!(!matches(
+            &table(&[("x-match", ls("any"))]),
+            &FieldTable::default()
+        ));
     }
 }

@@ -124,7 +124,9 @@ impl Exchange {
     /// Remove a binding; false if there was none.
     pub fn unbind(&self, b: &Binding) -> bool {
         let mut t = self.write();
-        let Some(pos) = t.all.iter().position(|x| x == b) else { return false };
+        let Some(pos) = t.all.iter().position(|x| x == b) else {
+            return false;
+        };
         t.all.remove(pos);
         self.unindex(&mut t, b);
         true
@@ -132,7 +134,10 @@ impl Exchange {
 
     fn unindex(&self, t: &mut Bindings, b: &Binding) {
         // The same (key, dest) may stay bound with other arguments.
-        if t.all.iter().any(|x| x.dest == b.dest && x.routing_key == b.routing_key) {
+        if t.all
+            .iter()
+            .any(|x| x.dest == b.dest && x.routing_key == b.routing_key)
+        {
             return;
         }
         match self.kind {

@@ -4,6 +4,12 @@
 use super::Dest;
 use std::collections::HashMap;
 
+/// The words of a key: "" has none (so `*` does not match it), "a..b" has three.
+fn words(key: &str) -> impl Iterator<Item = &str> {
+    let n = if key.is_empty() { 0 } else { usize::MAX };
+    key.split('.').take(n)
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Trie {
     children: HashMap<String, Trie>,
@@ -14,7 +20,7 @@ pub(super) struct Trie {
 impl Trie {
     pub(super) fn insert(&mut self, key: &str, dest: &Dest) {
         let mut node = self;
-        for w in key.split('.') {
+        for w in words(key) {
             node = node.children.entry(w.to_string()).or_default();
         }
         if !node.dests.contains(dest) {
@@ -23,7 +29,7 @@ impl Trie {
     }
 
     pub(super) fn remove(&mut self, key: &str, dest: &Dest) {
-        let words: Vec<&str> = key.split('.').collect();
+        let words: Vec<&str> = words(key).collect();
         self.remove_at(&words, dest);
     }
 
@@ -43,7 +49,7 @@ impl Trie {
     }
 
     pub(super) fn route(&self, key: &str, out: &mut Vec<Dest>) {
-        let words: Vec<&str> = key.split('.').collect();
+        let words: Vec<&str> = words(key).collect();
         self.walk(&words, out);
     }
 
@@ -95,7 +101,7 @@ mod tests {
         assert!(matches("a.#.c", "a.c"));
         assert!(matches("a.#.c", "a.b.b.c"));
         assert!(!matches("a.#.c", "a.b.b.d"));
-        assert!(matches("*", ""));
+        assert!(!matches("*", ""));
         assert!(!matches("*", "a.b"));
         assert!(matches("", ""));
         assert!(!matches("", "a"));

@@ -31,7 +31,9 @@ impl ChannelLimit {
     pub fn release(&self, n: u32) {
         let _ = self
             .unacked
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(n)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
     }
 
     fn has_room(&self) -> bool {

@@ -15,6 +15,7 @@ use amq_protocol::types::FieldTable;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// A message in a queue. `id` orders messages: requeued ones go back where they were.
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct Entry {
     pub id: u64,
     pub msg: Arc<Message>,
     pub redelivered: bool,
+    /// From the message's `expiration` or the queue's `x-message-ttl`, whichever is sooner.
+    /// Expired messages are dropped when they reach the head, as RabbitMQ does.
+    pub expires_at: Option<Instant>,
 }
 
 /// One queue.
@@ -36,6 +40,8 @@ pub struct Queue {
     pub arguments: FieldTable,
     /// Set once deleted, so late acks and publishes through stale handles are ignored.
     deleted: AtomicBool,
+    /// `x-message-ttl` in milliseconds.
+    message_ttl: Option<u64>,
     state: Mutex<State>,
 }
 
@@ -69,7 +75,13 @@ impl Queue {
         auto_delete: bool,
         arguments: FieldTable,
     ) -> Arc<Queue> {
+        let message_ttl = arguments
+            .inner()
+            .get("x-message-ttl")
+            .and_then(crate::field::as_i64)
+            .and_then(|v| u64::try_from(v).ok());
         Arc::new(Queue {
+            message_ttl,
             name,
             vhost,
             durable,
@@ -91,7 +103,8 @@ impl Queue {
 
     /// (ready messages, consumers)
     pub fn counts(&self) -> (u32, u32) {
-        let st = self.lock();
+        let mut st = self.lock();
+        st.drop_expired(Instant::now());
         (st.ready.len() as u32, st.consumers.len() as u32)
     }
 
@@ -104,16 +117,37 @@ impl Queue {
         if self.is_deleted() {
             return;
         }
+        let ttl = match (msg.ttl_ms(), self.message_ttl) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // A TTL of 0 is settled right after dispatch below, not by the head check.
+        let expires_at = ttl
+            .filter(|ms| *ms > 0)
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut st = self.lock();
         let id = st.next_id;
         st.next_id += 1;
-        st.ready.push_back(Entry { id, msg, redelivered: false });
+        st.ready.push_back(Entry {
+            id,
+            msg,
+            redelivered: false,
+            expires_at,
+        });
         self.dispatch(&mut st);
+        if ttl == Some(0) && st.ready.back().is_some_and(|e| e.id == id) {
+            // TTL 0: delivered now to a consumer that can take it, or never.
+            st.ready.pop_back();
+        }
     }
 
     /// Hand ready messages to consumers with credit: highest priority first, round-robin
     /// among equals. Runs under the queue lock; sending to a connection never blocks.
     fn dispatch(self: &Arc<Self>, st: &mut State) {
+        if st.consumers.is_empty() {
+            return;
+        }
+        st.drop_expired(Instant::now());
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let Some(idx) = pick_consumer(st) else { break };
             let entry = st.ready.pop_front().expect("not empty");
@@ -150,8 +184,7 @@ impl Queue {
     /// Attach a consumer. Fails with the reply RabbitMQ gives for exclusivity conflicts.
     pub fn add_consumer(self: &Arc<Self>, c: Consumer) -> Result<(), crate::error::AmqpError> {
         let mut st = self.lock();
-        if st.consumers.iter().any(|x| x.exclusive) || (c.exclusive && !st.consumers.is_empty())
-        {
+        if st.consumers.iter().any(|x| x.exclusive) || (c.exclusive && !st.consumers.is_empty()) {
             return Err(crate::error::AmqpError::access_refused(format!(
                 "queue '{}' in vhost '{}' in exclusive use",
                 self.name, self.vhost
@@ -224,6 +257,7 @@ impl Queue {
     /// basic.get: the head message and how many remain.
     pub fn get(&self, no_ack: bool) -> Option<(Entry, u32)> {
         let mut st = self.lock();
+        st.drop_expired(Instant::now());
         let e = st.ready.pop_front()?;
         if !no_ack {
             st.unacked += 1;
@@ -247,6 +281,19 @@ impl Queue {
         let n = st.ready.len() as u32;
         st.ready.clear();
         (n, std::mem::take(&mut st.consumers))
+    }
+}
+
+impl State {
+    /// Drop expired messages at the head.
+    fn drop_expired(&mut self, now: Instant) {
+        while self
+            .ready
+            .front()
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            self.ready.pop_front();
+        }
     }
 }
 

@@ -33,8 +33,17 @@ impl TestBroker {
                 .nth(1)
                 .and_then(|s| s.split('/').next())
                 .expect("WARREN_TEST_URL like amqp://u:p@host:port/vhost");
-            let addr = tokio::net::lookup_host(hostport).await.unwrap().next().unwrap();
-            return TestBroker { url, addr, handle: None, _dir: None };
+            let addr = tokio::net::lookup_host(hostport)
+                .await
+                .unwrap()
+                .next()
+                .unwrap();
+            return TestBroker {
+                url,
+                addr,
+                handle: None,
+                _dir: None,
+            };
         }
         let dir = TempDir::new();
         let mut cfg = warren::config::Config::for_test(dir.path.clone());
@@ -112,7 +121,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met in {secs}s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in {secs}s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -125,7 +137,11 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The reply code and text of a lapin error that carries an AMQP close, if any.

@@ -16,20 +16,35 @@ use lapin::{
 use tokio::sync::mpsc;
 
 pub async fn open(conn: &Connection) -> Channel {
-    within(5, conn.create_channel()).await.expect("channel.open")
+    within(5, conn.create_channel())
+        .await
+        .expect("channel.open")
 }
 
 /// A transient, non-exclusive queue with default arguments.
 pub async fn queue(ch: &Channel, name: &str) {
-    within(5, ch.queue_declare(name.into(), QueueDeclareOptions::default(), FieldTable::default()))
-        .await
-        .expect("queue.declare");
+    within(
+        5,
+        ch.queue_declare(
+            name.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect("queue.declare");
 }
 
 pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
     within(
         5,
-        ch.queue_bind(queue.into(), exchange.into(), key.into(), QueueBindOptions::default(), FieldTable::default()),
+        ch.queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ),
     )
     .await
     .expect("queue.bind");
@@ -39,29 +54,61 @@ pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
     publish_with(ch, exchange, key, body, BasicProperties::default()).await;
 }
 
-pub async fn publish_with(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
-    within(5, ch.basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, props))
-        .await
-        .expect("basic.publish");
+pub async fn publish_with(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) {
+    within(
+        5,
+        ch.basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        ),
+    )
+    .await
+    .expect("basic.publish");
 }
 
 /// Publish on a confirm channel and wait for the ack, so the message is surely enqueued.
 pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
-    let confirm = within(5, ch.basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, BasicProperties::default()))
-        .await
-        .expect("basic.publish");
+    let confirm = within(
+        5,
+        ch.basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        ),
+    )
+    .await
+    .expect("basic.publish");
     assert!(within(5, confirm).await.expect("confirm").is_ack());
 }
 
 /// basic.get with manual ack.
 pub async fn get(ch: &Channel, queue: &str) -> Option<BasicGetMessage> {
-    within(5, ch.basic_get(queue.into(), BasicGetOptions::default())).await.expect("basic.get")
+    within(5, ch.basic_get(queue.into(), BasicGetOptions::default()))
+        .await
+        .expect("basic.get")
 }
 
 /// The bodies of every message left in `queue`, fetched with no-ack.
 pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    while let Some(m) = within(5, ch.basic_get(queue.into(), BasicGetOptions { no_ack: true })).await.expect("basic.get") {
+    while let Some(m) = within(
+        5,
+        ch.basic_get(queue.into(), BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .expect("basic.get")
+    {
         out.push(m.delivery.data);
     }
     out
@@ -69,9 +116,19 @@ pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
 
 /// (message_count, consumer_count) from a passive declare.
 pub async fn counts(ch: &Channel, queue: &str) -> (u32, u32) {
-    let q = within(5, ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()))
-        .await
-        .expect("passive queue.declare");
+    let q = within(
+        5,
+        ch.queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect("passive queue.declare");
     (q.message_count(), q.consumer_count())
 }
 
@@ -92,9 +149,12 @@ pub struct Inbox {
 }
 
 pub async fn consume(ch: &Channel, queue: &str, tag: &str, options: BasicConsumeOptions) -> Inbox {
-    let consumer = within(5, ch.basic_consume(queue.into(), tag.into(), options, FieldTable::default()))
-        .await
-        .expect("basic.consume");
+    let consumer = within(
+        5,
+        ch.basic_consume(queue.into(), tag.into(), options, FieldTable::default()),
+    )
+    .await
+    .expect("basic.consume");
     inbox(consumer)
 }
 
@@ -141,15 +201,28 @@ impl Inbox {
 /// Watch `ch` for the close a later misuse provokes: a consumer on a private queue sees the
 /// error lapin records when the server closes the channel or the connection.
 pub async fn watch(ch: &Channel) -> Inbox {
-    let q = within(5, ch.queue_declare("".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default()))
-        .await
-        .expect("watch queue");
+    let q = within(
+        5,
+        ch.queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect("watch queue");
     consume(ch, q.name().as_str(), "", BasicConsumeOptions::default()).await
 }
 
 /// The reply (code, text) that closed the channel or connection `inbox` watches.
 pub async fn closed_with(inbox: &mut Inbox) -> (u16, String) {
-    let err = inbox.end().await.expect_err("expected the server to close the channel");
+    let err = inbox
+        .end()
+        .await
+        .expect_err("expected the server to close the channel");
     code(&err)
 }
 
@@ -167,7 +240,11 @@ pub fn code(err: &lapin::Error) -> (u16, String) {
 }
 
 /// Await an operation the server must refuse, returning its (code, text).
-pub async fn refused<T: std::fmt::Debug>(fut: impl std::future::Future<Output = lapin::Result<T>>) -> (u16, String) {
-    let err = within(5, fut).await.expect_err("expected the server to refuse");
+pub async fn refused<T: std::fmt::Debug>(
+    fut: impl std::future::Future<Output = lapin::Result<T>>,
+) -> (u16, String) {
+    let err = within(5, fut)
+        .await
+        .expect_err("expected the server to refuse");
     code(&err)
 }
