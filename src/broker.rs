@@ -77,3 +77,28 @@ impl Broker {
         loopback || !self.config.auth.loopback_users.iter().any(|l| l == user)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_only_from_loopback_others_from_anywhere() {
+        let dir = std::env::temp_dir().join(format!("warren-broker-{}", std::process::id()));
+        let b = Broker::new(Config::for_test(&dir), Store::open(&dir).unwrap());
+        b.users.insert(
+            "alice".into(),
+            User {
+                name: "alice".into(),
+                password: "pw".into(),
+            },
+        );
+        assert!(b.authenticate("guest", "guest", true));
+        assert!(!b.authenticate("guest", "guest", false));
+        assert!(!b.authenticate("guest", "wrong", true));
+        assert!(b.authenticate("alice", "pw", false));
+        assert!(!b.authenticate("nobody", "pw", true));
+        drop(b);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -265,8 +265,8 @@ impl Conn {
             Frame::Header(0, _) | Frame::Body(0, _) => {
                 Err(AmqpError::unexpected_frame("content frame on channel 0"))
             }
-            Frame::Header(n, h) => self.with_channel(n, |chan, ctx| chan.on_header(ctx, *h)),
-            Frame::Body(n, b) => self.with_channel(n, |chan, ctx| chan.on_body(ctx, b)),
+            Frame::Header(n, h) => self.with_channel(n, (0, 0), |chan, ctx| chan.on_header(ctx, *h)),
+            Frame::Body(n, b) => self.with_channel(n, (0, 0), |chan, ctx| chan.on_body(ctx, b)),
         };
         if let Err(e) = result {
             self.close_connection(e);
@@ -329,24 +329,24 @@ impl Conn {
                 method_name(&m)
             ))
             .on(class_id, method_id)),
-            m => self
-                .with_channel(n, |chan, ctx| chan.on_method(ctx, m))
-                .map_err(|e| e.on(class_id, method_id)),
+            m => self.with_channel(n, (class_id, method_id), |chan, ctx| chan.on_method(ctx, m)),
         }
     }
 
     /// Run `f` on an open channel and apply the error rule: soft errors close the channel,
-    /// hard ones are returned to close the connection.
+    /// hard ones are returned to close the connection. `method` is the (class, method) of the
+    /// frame being handled, named in the close unless the handler named another.
     fn with_channel(
         &mut self,
         n: u16,
+        method: (u16, u16),
         f: impl FnOnce(&mut Channel, &mut Ctx) -> Result<(), AmqpError>,
     ) -> Result<(), AmqpError> {
         let Some(vhost) = self.vhost.clone() else {
-            return Err(AmqpError::channel_error("connection not open"));
+            return Err(AmqpError::channel_error("connection not open").on(method.0, method.1));
         };
         let Some(chan) = self.channels.get_mut(&n) else {
-            return Err(AmqpError::channel_error("expected 'channel.open'"));
+            return Err(AmqpError::channel_error("expected 'channel.open'").on(method.0, method.1));
         };
         let mut ctx = Ctx {
             broker: &self.broker,
@@ -359,7 +359,7 @@ impl Conn {
             caps: self.caps,
             exclusive_queues: &mut self.exclusive_queues,
         };
-        match f(chan, &mut ctx) {
+        match f(chan, &mut ctx).map_err(|e| e.on(method.0, method.1)) {
             Ok(()) => {
                 if chan.is_closed() {
                     self.channels.remove(&n);
