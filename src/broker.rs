@@ -46,7 +46,8 @@ impl Broker {
             config,
         };
         let vh = b.config.auth.default_vhost.clone();
-        b.vhosts.insert(vh.clone(), VHost::new(&vh));
+        b.vhosts
+            .insert(vh.clone(), VHost::new(&vh, b.store.clone()));
         let u = b.config.auth.default_user.clone();
         b.users.insert(
             u.clone(),
@@ -56,6 +57,35 @@ impl Broker {
             },
         );
         Arc::new(b)
+    }
+
+    /// Bring back what the store holds: durable exchanges, queues with their messages, and
+    /// bindings. Returns (queues, messages) recovered.
+    pub fn recover(&self) -> Result<(usize, usize), crate::error::BrokerError> {
+        let r = self.store.recover()?;
+        if r.corrupt > 0 {
+            tracing::warn!(
+                records = r.corrupt,
+                "skipped unreadable records in the store"
+            );
+        }
+        let vhost = |name: &str| {
+            self.vhosts
+                .entry(name.to_string())
+                .or_insert_with(|| VHost::new(name, self.store.clone()))
+                .clone()
+        };
+        for x in r.exchanges {
+            vhost(&x.vhost).restore_exchange(x);
+        }
+        let (queues, mut messages) = (r.queues.len(), 0);
+        for q in r.queues {
+            messages += vhost(&q.vhost).restore_queue(q);
+        }
+        for b in r.bindings {
+            vhost(&b.vhost).restore_binding(b);
+        }
+        Ok((queues, messages))
     }
 
     pub fn next_connection_id(&self) -> u64 {

@@ -33,7 +33,7 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
-        if let Err(e) = self.broker.store.flush() {
+        if let Err(e) = self.broker.store.close() {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
     }
@@ -45,6 +45,14 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let listener = TcpListener::bind((config.amqp.bind, config.amqp.port)).await?;
     let addr = listener.local_addr()?;
     let broker = Broker::new(config, store);
+    let started = std::time::Instant::now();
+    let (queues, messages) = broker.recover()?;
+    tracing::info!(
+        queues,
+        messages,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered durable state"
+    );
     let (stop, stop_rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
     tracing::info!("Server startup complete; AMQP listening on {addr}");

@@ -6,6 +6,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
 use crate::message::Message;
 use crate::queue::{Consumer, Queue};
+use crate::store::{DestKind, Store};
 use amq_protocol::types::{AMQPValue, FieldTable};
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct VHost {
     pub name: String,
+    /// Durable entities and persistent messages are written here.
+    store: Store,
     exchanges: DashMap<String, Arc<Exchange>>,
     queues: DashMap<String, Arc<Queue>>,
 }
@@ -22,6 +25,8 @@ pub struct VHost {
 #[derive(Debug, Default)]
 pub struct Routed {
     pub queues: usize,
+    /// Set when the message was written to disk: wait on it before confirming.
+    pub ticket: Option<u64>,
 }
 
 /// Queue arguments RabbitMQ compares on redeclare; others are kept but not compared.
@@ -40,9 +45,10 @@ const COMPARED_QUEUE_ARGS: &[&str] = &[
 ];
 
 impl VHost {
-    pub fn new(name: &str) -> Arc<VHost> {
+    pub fn new(name: &str, store: Store) -> Arc<VHost> {
         let vh = VHost {
             name: name.to_string(),
+            store,
             exchanges: DashMap::new(),
             queues: DashMap::new(),
         };
@@ -174,6 +180,16 @@ impl VHost {
                 "exchange name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
+        if durable {
+            stored(self.store.put_exchange(
+                &self.name,
+                name,
+                kind,
+                auto_delete,
+                internal,
+                &arguments,
+            ))?;
+        }
         entry.or_insert_with(|| {
             Arc::new(Exchange::new(
                 name,
@@ -204,7 +220,11 @@ impl VHost {
                 self.name
             )));
         }
-        self.exchanges.remove(name);
+        if let Some((_, x)) = self.exchanges.remove(name) {
+            if x.durable {
+                stored(self.store.delete_exchange(&self.name, name))?;
+            }
+        }
         // Bindings towards it go too.
         self.unbind_everywhere(&Dest::Exchange(name.to_string()));
         Ok(())
@@ -221,7 +241,11 @@ impl VHost {
     fn unbind_everywhere(&self, dest: &Dest) {
         let mut emptied = vec![];
         for e in self.exchanges.iter() {
-            if e.unbind_dest(dest) > 0 && e.auto_delete && !e.has_bindings() {
+            let gone = e.unbind_dest(dest);
+            for b in &gone {
+                self.forget_binding(&e, b);
+            }
+            if !gone.is_empty() && e.auto_delete && !e.has_bindings() {
                 emptied.push(e.name.clone());
             }
         }
@@ -234,8 +258,47 @@ impl VHost {
         let removed = self
             .exchanges
             .remove_if(name, |_, e| e.auto_delete && !e.has_bindings());
-        if removed.is_some() {
+        if let Some((_, x)) = removed {
+            if x.durable {
+                if let Err(e) = self.store.delete_exchange(&self.name, name) {
+                    tracing::error!(exchange = name, error = %e, "cannot delete from the store");
+                }
+            }
             self.unbind_everywhere(&Dest::Exchange(name.to_string()));
+        }
+    }
+
+    /// A binding survives restarts when both its ends do.
+    fn binding_is_durable(&self, x: &Exchange, dest: &Dest) -> bool {
+        x.durable
+            && match dest {
+                Dest::Queue(q) => self.queue(q).is_some_and(|q| q.is_persistent()),
+                Dest::Exchange(e) => self.exchange(e).is_some_and(|e| e.durable),
+            }
+    }
+
+    fn binding_parts(b: &Binding) -> (DestKind, &str) {
+        match &b.dest {
+            Dest::Queue(q) => (DestKind::Queue, q.as_str()),
+            Dest::Exchange(e) => (DestKind::Exchange, e.as_str()),
+        }
+    }
+
+    /// Remove a binding from the store (a no-op for bindings that were never stored).
+    fn forget_binding(&self, x: &Exchange, b: &Binding) {
+        if !x.durable {
+            return;
+        }
+        let (kind, dest) = Self::binding_parts(b);
+        if let Err(e) = self.store.delete_binding(
+            &self.name,
+            &x.name,
+            kind,
+            dest,
+            &b.routing_key,
+            &b.arguments,
+        ) {
+            tracing::error!(exchange = x.name, error = %e, "cannot delete a binding from the store");
         }
     }
 
@@ -287,7 +350,14 @@ impl VHost {
             owner,
             auto_delete,
             arguments,
+            Some(&self.store),
         );
+        if q.is_persistent() {
+            stored(
+                self.store
+                    .put_queue(&self.name, name, auto_delete, &q.arguments),
+            )?;
+        }
         entry.or_insert(q.clone());
         // Every queue is bound to the default exchange under its own name; routing through
         // "" looks the queue up directly, so no binding entry is kept.
@@ -302,6 +372,11 @@ impl VHost {
             return (0, vec![]);
         }
         self.unbind_everywhere(&Dest::Queue(q.name.clone()));
+        if q.is_persistent() {
+            if let Err(e) = self.store.delete_queue(&self.name, &q.name) {
+                tracing::error!(queue = q.name, error = %e, "cannot delete a queue from the store");
+            }
+        }
         q.delete()
     }
 
@@ -317,11 +392,23 @@ impl VHost {
             return Err(self.default_exchange_refused());
         }
         let x = self.exchange_or_404(source)?;
-        x.bind(Binding {
+        let b = Binding {
             dest,
             routing_key: routing_key.to_string(),
             arguments: args,
-        });
+        };
+        if self.binding_is_durable(&x, &b.dest) {
+            let (kind, dest) = Self::binding_parts(&b);
+            stored(self.store.put_binding(
+                &self.name,
+                source,
+                kind,
+                dest,
+                &b.routing_key,
+                &b.arguments,
+            ))?;
+        }
+        x.bind(b);
         Ok(())
     }
 
@@ -342,8 +429,11 @@ impl VHost {
             routing_key: routing_key.to_string(),
             arguments: args,
         };
-        if x.unbind(&b) && x.auto_delete && !x.has_bindings() {
-            self.auto_delete_exchange(source);
+        if x.unbind(&b) {
+            self.forget_binding(&x, &b);
+            if x.auto_delete && !x.has_bindings() {
+                self.auto_delete_exchange(source);
+            }
         }
         Ok(())
     }
@@ -398,16 +488,30 @@ impl VHost {
     }
 
     /// Deliver an assembled message to the queues it routes to.
-    pub fn publish(&self, exchange: &Exchange, msg: Arc<Message>) -> Routed {
+    pub fn publish(&self, exchange: &Exchange, msg: Arc<Message>) -> AmqpResult<Routed> {
         let headers = msg.properties.headers().as_ref();
         let queues = self.route(exchange, &msg.routing_key, headers);
+        let mut ticket = None;
         for q in &queues {
-            q.publish(msg.clone());
+            if let Some(t) = stored(q.publish(msg.clone()))? {
+                ticket = Some(t);
+            }
         }
-        Routed {
+        Ok(Routed {
             queues: queues.len(),
-        }
+            ticket,
+        })
     }
+
+    /// The store that group-commits this vhost's writes.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// A storage failure on a metadata or publish path closes the connection with 541.
+fn stored<T>(r: Result<T, sled::Error>) -> AmqpResult<T> {
+    r.map_err(|e| AmqpError::internal(format!("store failure: {e}")))
 }
 
 fn check_exclusive(q: &Queue, conn: u64) -> AmqpResult<()> {
@@ -498,4 +602,71 @@ fn compare_args(
         }
     }
     Ok(())
+}
+
+/// Rebuilding from the store at startup: entities go straight into the registries, without
+/// being written again.
+impl VHost {
+    pub fn restore_exchange(&self, x: crate::store::RecoveredExchange) {
+        let Some(kind) = ExchangeKind::parse(&x.kind) else {
+            tracing::warn!(
+                exchange = x.name,
+                kind = x.kind,
+                "skipping an exchange of unknown type"
+            );
+            return;
+        };
+        let e = Exchange::new(&x.name, kind, true, x.auto_delete, x.internal, x.arguments);
+        self.exchanges.insert(x.name, Arc::new(e));
+    }
+
+    /// Returns how many messages came back.
+    pub fn restore_queue(&self, q: crate::store::RecoveredQueue) -> usize {
+        let queue = Queue::new(
+            q.name.clone(),
+            self.name.clone(),
+            true,
+            None,
+            q.auto_delete,
+            q.arguments,
+            Some(&self.store),
+        );
+        let mut restored = Vec::with_capacity(q.messages.len());
+        for m in q.messages {
+            let props = match amq_protocol::protocol::basic::parse_properties(&m.raw_properties[..])
+            {
+                Ok((&[], p)) => p,
+                _ => {
+                    tracing::warn!(
+                        queue = q.name,
+                        id = m.id,
+                        "skipping a message with unreadable properties"
+                    );
+                    continue;
+                }
+            };
+            let msg = Message::new(m.exchange, m.routing_key, props, m.raw_properties, m.body);
+            restored.push((m.id, msg, m.redelivered));
+        }
+        let n = restored.len();
+        queue.restore(restored.into_iter());
+        self.queues.insert(q.name, queue);
+        n
+    }
+
+    pub fn restore_binding(&self, b: crate::store::RecoveredBinding) {
+        let Some(x) = self.exchange(&b.source) else {
+            return;
+        };
+        let dest = if b.to_queue {
+            Dest::Queue(b.dest)
+        } else {
+            Dest::Exchange(b.dest)
+        };
+        x.bind(Binding {
+            dest,
+            routing_key: b.routing_key,
+            arguments: b.arguments,
+        });
+    }
 }

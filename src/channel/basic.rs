@@ -99,12 +99,19 @@ impl Channel {
             tx.publishes.push((x, msg, mandatory));
             return Ok(());
         }
-        let routed = ctx.vhost.publish(&x, msg.clone());
+        let routed = ctx.vhost.publish(&x, msg.clone())?;
         if routed.queues == 0 && mandatory {
             self.basic_return(ctx, &msg);
         }
         if let Some(c) = &mut self.confirm {
-            c.published();
+            let seq = c.published();
+            if let Some(ticket) = routed.ticket {
+                c.wait_for_disk(seq);
+                ctx.vhost
+                    .store()
+                    .syncer()
+                    .wait(ticket, ctx.events.clone(), self.id, seq);
+            }
         }
         Ok(())
     }
@@ -288,24 +295,11 @@ impl Channel {
             self.requeue_all(conn, items.into_iter());
             return;
         }
-        let mut groups: Vec<super::Group<usize>> = Vec::new();
-        let mut from_consumers = 0;
-        for u in items {
-            if u.consumer.is_some() {
-                from_consumers += 1;
-            }
-            match groups
-                .iter_mut()
-                .find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer)
-            {
-                Some(g) => g.2 += 1,
-                None => groups.push((u.queue, u.consumer, 1)),
-            }
-        }
+        let (groups, from_consumers) = super::group(items.into_iter());
         self.limit.release(from_consumers);
         for (q, tag, n) in &groups {
             let key = tag.as_ref().map(|t| self.key(conn, t));
-            q.settle(key.as_ref(), *n);
+            q.settle(key.as_ref(), n);
         }
         if from_consumers > 0 && self.limit.prefetch.load(Ordering::Acquire) > 0 {
             // A shared channel limit may have blocked other queues' consumers.

@@ -234,19 +234,8 @@ impl Channel {
 
     /// Requeue deliveries, one call per (queue, consumer).
     fn requeue_all(&mut self, conn: u64, items: impl Iterator<Item = Unacked>) {
-        let mut groups: Vec<Group<Vec<Entry>>> = Vec::new();
-        for u in items {
-            if u.consumer.is_some() {
-                self.limit.release(1);
-            }
-            match groups
-                .iter_mut()
-                .find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer)
-            {
-                Some(g) => g.2.push(u.entry),
-                None => groups.push((u.queue, u.consumer, vec![u.entry])),
-            }
-        }
+        let (groups, from_consumers) = group(items);
+        self.limit.release(from_consumers);
         for (q, tag, entries) in groups {
             let key = tag.map(|t| self.key(conn, &t));
             q.requeue(key.as_ref(), entries);
@@ -313,12 +302,40 @@ impl Channel {
         }
     }
 
+    /// A publish waiting for the disk is durable now.
+    pub fn confirm_synced(&mut self, seq: u64, out: &mut OutBuf) {
+        if let Some(c) = &mut self.confirm {
+            c.synced(seq);
+            c.flush(self.id, out);
+        }
+    }
+
     /// Confirms owed to the publisher, written once per batch of input.
     pub fn flush_confirms(&mut self, out: &mut OutBuf) {
         if let Some(c) = &mut self.confirm {
             c.flush(self.id, out);
         }
     }
+}
+
+/// Deliveries grouped by (queue, consumer), and how many came from consumers (rather than
+/// basic.get), which count against the channel-wide prefetch.
+fn group(items: impl Iterator<Item = Unacked>) -> (Vec<Group<Vec<Entry>>>, u32) {
+    let mut groups: Vec<Group<Vec<Entry>>> = Vec::new();
+    let mut from_consumers = 0;
+    for u in items {
+        if u.consumer.is_some() {
+            from_consumers += 1;
+        }
+        match groups
+            .iter_mut()
+            .find(|(q, c, _)| Arc::ptr_eq(q, &u.queue) && *c == u.consumer)
+        {
+            Some(g) => g.2.push(u.entry),
+            None => groups.push((u.queue, u.consumer, vec![u.entry])),
+        }
+    }
+    (groups, from_consumers)
 }
 
 /// Tell consumers of a deleted queue (on any connection) that they are cancelled.

@@ -7,36 +7,54 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Exchange;
 use crate::message::Message;
 use amq_protocol::protocol::{basic as b, confirm, tx, AMQPClass};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Confirm-mode bookkeeping: publishes are numbered from 1; acks are coalesced into one
-/// `basic.ack multiple=true` per batch of input.
+/// `basic.ack multiple=true` covering every publish up to the first one still waiting for
+/// the disk.
 #[derive(Debug, Default)]
 pub struct Confirms {
     /// Sequence number of the last publish.
     last: u64,
     /// Highest sequence number already acked.
     acked: u64,
+    /// Publishes waiting for the group commit, in order.
+    waiting: VecDeque<u64>,
 }
 
 impl Confirms {
-    pub(super) fn published(&mut self) {
+    /// Number the next publish.
+    pub(super) fn published(&mut self) -> u64 {
         self.last += 1;
+        self.last
+    }
+
+    /// Publish `seq` must not be confirmed before the store says it is durable.
+    pub(super) fn wait_for_disk(&mut self, seq: u64) {
+        self.waiting.push_back(seq);
+    }
+
+    pub(super) fn synced(&mut self, seq: u64) {
+        if let Some(pos) = self.waiting.iter().position(|s| *s == seq) {
+            self.waiting.remove(pos);
+        }
     }
 
     pub(super) fn flush(&mut self, channel: u16, out: &mut OutBuf) {
-        if self.acked == self.last {
+        let ackable = self.waiting.front().map_or(self.last, |w| w - 1);
+        if ackable <= self.acked {
             return;
         }
-        let multiple = self.last - self.acked > 1;
+        let multiple = ackable - self.acked > 1;
         out.method(
             channel,
             AMQPClass::Basic(b::AMQPMethod::Ack(b::Ack {
-                delivery_tag: self.last,
+                delivery_tag: ackable,
                 multiple,
             })),
         );
-        self.acked = self.last;
+        self.acked = ackable;
     }
 }
 
@@ -91,7 +109,7 @@ impl Channel {
                     return Err(AmqpError::precondition("channel is not transactional"));
                 };
                 for (x, msg, mandatory) in buf.publishes {
-                    let routed = ctx.vhost.publish(&x, msg.clone());
+                    let routed = ctx.vhost.publish(&x, msg.clone())?;
                     if routed.queues == 0 && mandatory {
                         self.basic_return(ctx, &msg);
                     }

@@ -39,6 +39,8 @@ pub enum ConnEvent {
         channel: u16,
         consumer_tag: Arc<str>,
     },
+    /// Data a publisher waits on is durable: confirm publish `seq` on `channel`.
+    Synced { channel: u16, seq: u64 },
     /// Close the connection (broker shutdown, management action).
     Close { code: ReplyCode, text: String },
 }
@@ -265,7 +267,9 @@ impl Conn {
             Frame::Header(0, _) | Frame::Body(0, _) => {
                 Err(AmqpError::unexpected_frame("content frame on channel 0"))
             }
-            Frame::Header(n, h) => self.with_channel(n, (0, 0), |chan, ctx| chan.on_header(ctx, *h)),
+            Frame::Header(n, h) => {
+                self.with_channel(n, (0, 0), |chan, ctx| chan.on_header(ctx, *h))
+            }
             Frame::Body(n, b) => self.with_channel(n, (0, 0), |chan, ctx| chan.on_body(ctx, b)),
         };
         if let Err(e) = result {
@@ -414,6 +418,11 @@ impl Conn {
                 let notify = self.caps.consumer_cancel_notify;
                 if let Some(chan) = self.channels.get_mut(&channel) {
                     chan.consumer_gone(&mut self.out, &consumer_tag, notify);
+                }
+            }
+            ConnEvent::Synced { channel, seq } => {
+                if let Some(chan) = self.channels.get_mut(&channel) {
+                    chan.confirm_synced(seq, &mut self.out);
                 }
             }
             ConnEvent::Close { code, text } => {

@@ -152,15 +152,15 @@ impl Exchange {
         }
     }
 
-    /// Remove every binding to `dest`; returns how many were removed.
-    pub fn unbind_dest(&self, dest: &Dest) -> usize {
+    /// Remove every binding to `dest`; returns them.
+    pub fn unbind_dest(&self, dest: &Dest) -> Vec<Binding> {
         let mut t = self.write();
         let gone: Vec<Binding> = t.all.iter().filter(|b| &b.dest == dest).cloned().collect();
         t.all.retain(|b| &b.dest != dest);
         for b in &gone {
             self.unindex(&mut t, b);
         }
-        gone.len()
+        gone
     }
 
     pub fn has_bindings(&self) -> bool {

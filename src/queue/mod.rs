@@ -11,6 +11,7 @@ pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
+use crate::store::Store;
 use amq_protocol::types::FieldTable;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,15 @@ pub struct Entry {
     /// From the message's `expiration` or the queue's `x-message-ttl`, whichever is sooner.
     /// Expired messages are dropped when they reach the head, as RabbitMQ does.
     pub expires_at: Option<Instant>,
+    /// Written to the store: removed from it once settled.
+    pub persisted: bool,
+}
+
+/// Where a durable queue keeps its persistent messages.
+#[derive(Debug)]
+struct Persist {
+    store: Store,
+    prefix: Vec<u8>,
 }
 
 /// One queue.
@@ -42,6 +52,8 @@ pub struct Queue {
     deleted: AtomicBool,
     /// `x-message-ttl` in milliseconds.
     message_ttl: Option<u64>,
+    /// Set for durable, non-exclusive queues: persistent messages go to the store.
+    persist: Option<Persist>,
     state: Mutex<State>,
 }
 
@@ -74,7 +86,15 @@ impl Queue {
         exclusive_owner: Option<u64>,
         auto_delete: bool,
         arguments: FieldTable,
+        store: Option<&Store>,
     ) -> Arc<Queue> {
+        let persist = match store {
+            Some(s) if durable && exclusive_owner.is_none() => Some(Persist {
+                store: s.clone(),
+                prefix: Store::queue_prefix(&vhost, &name),
+            }),
+            _ => None,
+        };
         let message_ttl = arguments
             .inner()
             .get("x-message-ttl")
@@ -82,6 +102,7 @@ impl Queue {
             .and_then(|v| u64::try_from(v).ok());
         Arc::new(Queue {
             message_ttl,
+            persist,
             name,
             vhost,
             durable,
@@ -104,7 +125,7 @@ impl Queue {
     /// (ready messages, consumers)
     pub fn counts(&self) -> (u32, u32) {
         let mut st = self.lock();
-        st.drop_expired(Instant::now());
+        self.drop_expired(&mut st);
         (st.ready.len() as u32, st.consumers.len() as u32)
     }
 
@@ -112,10 +133,16 @@ impl Queue {
         self.lock().unacked
     }
 
-    /// Enqueue a message and hand it on if a consumer has credit.
-    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) {
+    /// Whether this queue writes persistent messages to the store.
+    pub fn is_persistent(&self) -> bool {
+        self.persist.is_some()
+    }
+
+    /// Enqueue a message and hand it on if a consumer has credit. Returns the store ticket to
+    /// wait on before confirming, when the message was written to disk.
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<Option<u64>, sled::Error> {
         if self.is_deleted() {
-            return;
+            return Ok(None);
         }
         let ttl = match (msg.ttl_ms(), self.message_ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -128,16 +155,59 @@ impl Queue {
         let mut st = self.lock();
         let id = st.next_id;
         st.next_id += 1;
+        let mut ticket = None;
+        if let Some(p) = &self.persist {
+            if msg.is_persistent() && ttl != Some(0) {
+                ticket = Some(p.store.put_message(&p.prefix, id, &msg)?);
+            }
+        }
+        let persisted = ticket.is_some();
         st.ready.push_back(Entry {
             id,
             msg,
             redelivered: false,
             expires_at,
+            persisted,
         });
         self.dispatch(&mut st);
         if ttl == Some(0) && st.ready.back().is_some_and(|e| e.id == id) {
             // TTL 0: delivered now to a consumer that can take it, or never.
             st.ready.pop_back();
+        }
+        Ok(ticket)
+    }
+
+    /// Put back messages read from the store at startup, in order.
+    pub fn restore(&self, entries: impl Iterator<Item = (u64, Arc<Message>, bool)>) {
+        let mut st = self.lock();
+        for (id, msg, redelivered) in entries {
+            st.next_id = st.next_id.max(id + 1);
+            st.ready.push_back(Entry {
+                id,
+                msg,
+                redelivered,
+                expires_at: None,
+                persisted: true,
+            });
+        }
+    }
+
+    /// Settled entries leave the store (lazily: no sync; at-least-once after a crash).
+    fn forget<'a>(&self, entries: impl Iterator<Item = &'a Entry>) {
+        let Some(p) = &self.persist else { return };
+        for e in entries.filter(|e| e.persisted) {
+            if let Err(err) = p.store.remove_message(&p.prefix, e.id) {
+                tracing::error!(queue = self.name, error = %err, "cannot remove a settled message");
+            }
+        }
+    }
+
+    /// First delivery of a stored message: remember it, so a restart redelivers it flagged.
+    fn mark_delivered(&self, e: &Entry) {
+        if let (Some(p), true, false) = (&self.persist, e.persisted, e.redelivered) {
+            if let Err(err) = p.store.mark_delivered(&p.prefix, e.id) {
+                tracing::warn!(queue = self.name, error = %err, "cannot mark a delivery");
+            }
         }
     }
 
@@ -147,10 +217,14 @@ impl Queue {
         if st.consumers.is_empty() {
             return;
         }
-        st.drop_expired(Instant::now());
+        self.drop_expired(st);
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let Some(idx) = pick_consumer(st) else { break };
             let entry = st.ready.pop_front().expect("not empty");
+            self.mark_delivered(&entry);
+            if st.consumers[idx].no_ack {
+                self.forget(std::iter::once(&entry));
+            }
             let c = &mut st.consumers[idx];
             let event = ConnEvent::Deliver {
                 channel: c.key.channel,
@@ -210,7 +284,9 @@ impl Queue {
 
     /// `count` deliveries to `consumer` (None for basic.get) were acked or rejected without
     /// requeue: give back credit and dispatch.
-    pub fn settle(self: &Arc<Self>, consumer: Option<&ConsumerKey>, count: usize) {
+    pub fn settle(self: &Arc<Self>, consumer: Option<&ConsumerKey>, entries: &[Entry]) {
+        self.forget(entries.iter());
+        let count = entries.len();
         let mut st = self.lock();
         st.unacked = st.unacked.saturating_sub(count);
         if let Some(key) = consumer {
@@ -257,9 +333,12 @@ impl Queue {
     /// basic.get: the head message and how many remain.
     pub fn get(&self, no_ack: bool) -> Option<(Entry, u32)> {
         let mut st = self.lock();
-        st.drop_expired(Instant::now());
+        self.drop_expired(&mut st);
         let e = st.ready.pop_front()?;
-        if !no_ack {
+        self.mark_delivered(&e);
+        if no_ack {
+            self.forget(std::iter::once(&e));
+        } else {
             st.unacked += 1;
         }
         Some((e, st.ready.len() as u32))
@@ -268,9 +347,23 @@ impl Queue {
     /// Drop all ready messages; returns how many.
     pub fn purge(&self) -> u32 {
         let mut st = self.lock();
-        let n = st.ready.len();
-        st.ready.clear();
-        n as u32
+        let gone: Vec<Entry> = st.ready.drain(..).collect();
+        self.forget(gone.iter());
+        gone.len() as u32
+    }
+
+    /// Drop expired messages at the head.
+    fn drop_expired(&self, st: &mut State) {
+        let now = Instant::now();
+        while st
+            .ready
+            .front()
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            if let Some(e) = st.ready.pop_front() {
+                self.forget(std::iter::once(&e));
+            }
+        }
     }
 
     /// Mark deleted and detach everything. Returns the message count and the consumers, whom
@@ -281,19 +374,6 @@ impl Queue {
         let n = st.ready.len() as u32;
         st.ready.clear();
         (n, std::mem::take(&mut st.consumers))
-    }
-}
-
-impl State {
-    /// Drop expired messages at the head.
-    fn drop_expired(&mut self, now: Instant) {
-        while self
-            .ready
-            .front()
-            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
-        {
-            self.ready.pop_front();
-        }
     }
 }
 

@@ -70,6 +70,31 @@ impl TestBroker {
             .expect("connect")
     }
 
+    /// The in-process broker's state (None against an external broker).
+    pub fn broker(&self) -> Option<&std::sync::Arc<warren::broker::Broker>> {
+        self.handle.as_ref().map(|h| h.broker())
+    }
+
+    /// Shut down cleanly and start again on the same data directory (a new port).
+    pub async fn restart(mut self) -> TestBroker {
+        let dir = self
+            ._dir
+            .take()
+            .expect("restart needs an in-process broker");
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+        let cfg = warren::config::Config::for_test(dir.path.clone());
+        let handle = warren::server::start(cfg).await.expect("broker restarts");
+        let addr = handle.local_addr();
+        TestBroker {
+            url: format!("amqp://guest:guest@{addr}/%2f"),
+            addr,
+            handle: Some(handle),
+            _dir: Some(dir),
+        }
+    }
+
     /// Stop the in-process broker (no-op against an external one).
     pub async fn stop(mut self) {
         if let Some(h) = self.handle.take() {
