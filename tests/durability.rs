@@ -327,5 +327,5 @@ async fn confirms_wait_for_a_sync_and_syncs_are_grouped() {
         assert!(within(30, c).await.unwrap().is_ack());
     }
     let used = rounds() - before;
-    assert!(used >= 1 && used < 2000, "{used} syncs for 2000 confirms");
+    assert!((1..2000).contains(&used), "{used} syncs for 2000 confirms");
 }

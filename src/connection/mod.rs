@@ -284,7 +284,10 @@ impl Conn {
                     0,
                     AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})),
                 );
-                self.done = true;
+                // The client closes the socket once it has read close-ok; closing it first
+                // makes some clients (lapin) see an I/O error instead of a clean close.
+                self.closing = Some(Instant::now());
+                self.release_channels();
                 Ok(())
             }
             AMQPClass::Connection(c::AMQPMethod::CloseOk(_)) => {
