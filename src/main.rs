@@ -23,6 +23,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
+        // Colour only on a terminal: logs piped to a file or a supervisor stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
