@@ -41,7 +41,7 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// Message `id`: its id, a checksum of the payload, and a payload whose size depends on the id
 /// (every 97th is 300 KiB, to cross frame and storage thresholds).
 fn message(id: u64) -> Vec<u8> {
-    let len = if id % 97 == 0 {
+    let len = if id.is_multiple_of(97) {
         300 * 1024
     } else {
         (id * 131 % 2048) as usize
