@@ -329,3 +329,46 @@ async fn confirms_wait_for_a_sync_and_syncs_are_grouped() {
     let used = rounds() - before;
     assert!((1..2000).contains(&used), "{used} syncs for 2000 confirms");
 }
+
+#[tokio::test]
+async fn tx_commit_of_persistent_messages_waits_for_a_sync() {
+    let b = TestBroker::start().await;
+    let rounds = || {
+        b.broker()
+            .unwrap()
+            .store
+            .syncer()
+            .rounds
+            .load(Ordering::Relaxed)
+    };
+    let conn = b.connect().await;
+    let ch = open(&conn).await;
+    declare(&ch, "txq", true, false, FieldTable::default()).await;
+    within(5, ch.tx_select()).await.unwrap();
+    for i in 0..10u8 {
+        let c = ch
+            .basic_publish(
+                "".into(),
+                "txq".into(),
+                BasicPublishOptions::default(),
+                &[i],
+                persistent(),
+            )
+            .await
+            .unwrap();
+        drop(c);
+    }
+    let before = rounds();
+    within(10, ch.tx_commit()).await.unwrap();
+    assert!(
+        rounds() > before,
+        "commit-ok before the messages were synced"
+    );
+    drop(conn);
+    let b = b.restart().await;
+    let ch = open(&b.connect().await).await;
+    assert_eq!(
+        drain(&ch, "txq").await,
+        (0..10u8).map(|i| vec![i]).collect::<Vec<_>>()
+    );
+}

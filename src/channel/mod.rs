@@ -302,8 +302,14 @@ impl Channel {
         }
     }
 
-    /// A publish waiting for the disk is durable now.
+    /// A publish (or a tx.commit) waiting for the disk is durable now.
     pub fn confirm_synced(&mut self, seq: u64, out: &mut OutBuf) {
+        if seq == tx::COMMIT_SEQ {
+            if self.state == State::Open {
+                self.commit_ok(out);
+            }
+            return;
+        }
         if let Some(c) = &mut self.confirm {
             c.synced(seq);
             c.flush(self.id, out);

@@ -65,7 +65,18 @@ pub struct TxBuffer {
     pub(super) settles: Vec<(Vec<Unacked>, Settle)>,
 }
 
+/// The sequence number a sync notification carries when it completes a tx.commit rather
+/// than a confirm (confirm sequence numbers start at 1, and a channel is never in both modes).
+pub(super) const COMMIT_SEQ: u64 = 0;
+
 impl Channel {
+    pub(super) fn commit_ok(&self, out: &mut OutBuf) {
+        out.method(
+            self.id,
+            AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+        );
+    }
+
     pub(super) fn on_confirm(&mut self, ctx: &mut Ctx, m: confirm::AMQPMethod) -> AmqpResult<()> {
         let confirm::AMQPMethod::Select(s) = m else {
             return Err(AmqpError::command_invalid("unexpected confirm method"));
@@ -108,19 +119,25 @@ impl Channel {
                 let Some(buf) = self.tx.replace(TxBuffer::default()) else {
                     return Err(AmqpError::precondition("channel is not transactional"));
                 };
+                let mut ticket = None;
                 for (x, msg, mandatory) in buf.publishes {
                     let routed = ctx.vhost.publish(&x, msg.clone())?;
                     if routed.queues == 0 && mandatory {
                         self.basic_return(ctx, &msg);
                     }
+                    ticket = routed.ticket.or(ticket);
                 }
                 for (items, how) in buf.settles {
                     self.apply_settle(ctx.conn_id, items, how);
                 }
-                ctx.out.method(
-                    self.id,
-                    AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
-                );
+                match ticket {
+                    // Persistent messages were written: commit-ok once they are durable.
+                    Some(t) => {
+                        let syncer = ctx.vhost.store().syncer();
+                        syncer.wait(t, ctx.events.clone(), self.id, COMMIT_SEQ);
+                    }
+                    None => self.commit_ok(ctx.out),
+                }
                 Ok(())
             }
             tx::AMQPMethod::Rollback(_) => {
