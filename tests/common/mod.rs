@@ -150,7 +150,7 @@ where
             tokio::time::Instant::now() < deadline,
             "condition not met in {secs}s"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await; // poll interval
     }
 }
 

@@ -2,12 +2,16 @@
 //! entry point. Every metadata change goes through a method here, which is where the store
 //! will log it.
 
+mod args;
+mod restore;
+
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
 use crate::message::Message;
 use crate::queue::{Consumer, Queue};
 use crate::store::{DestKind, Store};
-use amq_protocol::types::{AMQPValue, FieldTable};
+use amq_protocol::types::FieldTable;
+use args::compare_args;
 use dashmap::DashMap;
 use std::sync::Arc;
 
@@ -527,146 +531,4 @@ fn locked_text(name: &str, vhost: &str) -> String {
     format!(
         "cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
     )
-}
-
-/// RabbitMQ's name for a field value's type, as it appears in "inequivalent arg" texts.
-fn type_name(v: &AMQPValue) -> &'static str {
-    match v {
-        AMQPValue::Boolean(_) => "bool",
-        AMQPValue::ShortShortInt(_) | AMQPValue::ShortShortUInt(_) => "byte",
-        AMQPValue::ShortInt(_) | AMQPValue::ShortUInt(_) => "short",
-        AMQPValue::LongInt(_) | AMQPValue::LongUInt(_) => "signedint",
-        AMQPValue::LongLongInt(_) => "long",
-        AMQPValue::Float(_) => "float",
-        AMQPValue::Double(_) => "double",
-        AMQPValue::DecimalValue(_) => "decimal",
-        AMQPValue::ShortString(_) | AMQPValue::LongString(_) => "longstr",
-        AMQPValue::FieldArray(_) => "array",
-        AMQPValue::Timestamp(_) => "timestamp",
-        AMQPValue::FieldTable(_) => "table",
-        AMQPValue::ByteArray(_) => "binary",
-        AMQPValue::Void => "void",
-    }
-}
-
-fn show(v: &AMQPValue) -> String {
-    match v {
-        AMQPValue::ShortString(s) => s.to_string(),
-        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        AMQPValue::Boolean(b) => b.to_string(),
-        AMQPValue::ShortShortInt(x) => x.to_string(),
-        AMQPValue::ShortShortUInt(x) => x.to_string(),
-        AMQPValue::ShortInt(x) => x.to_string(),
-        AMQPValue::ShortUInt(x) => x.to_string(),
-        AMQPValue::LongInt(x) => x.to_string(),
-        AMQPValue::LongUInt(x) => x.to_string(),
-        AMQPValue::LongLongInt(x) => x.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn arg_eq(a: &AMQPValue, b: &AMQPValue) -> bool {
-    match (crate::field::as_i64(a), crate::field::as_i64(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => show(a) == show(b) && (type_name(a) == type_name(b)),
-    }
-}
-
-fn compare_args(
-    have: &FieldTable,
-    got: &FieldTable,
-    keys: &[&str],
-    kind: &str,
-    name: &str,
-    vhost: &str,
-) -> AmqpResult<()> {
-    for key in keys {
-        let (h, g) = (have.inner().get(*key), got.inner().get(*key));
-        let same = match (h, g) {
-            (None, None) => true,
-            (Some(a), Some(b)) => arg_eq(a, b),
-            _ => false,
-        };
-        if !same {
-            let same_type = matches!((h, g), (Some(a), Some(b)) if type_name(a) == type_name(b));
-            let describe = |v: Option<&AMQPValue>| match v {
-                Some(v) if same_type => format!("'{}'", show(v)),
-                Some(v) => format!("the value '{}' of type '{}'", show(v), type_name(v)),
-                None => "none".to_string(),
-            };
-            return Err(AmqpError::precondition(format!(
-                "inequivalent arg '{key}' for {kind} '{name}' in vhost '{vhost}': received {} but current is {}",
-                describe(g),
-                describe(h)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Rebuilding from the store at startup: entities go straight into the registries, without
-/// being written again.
-impl VHost {
-    pub fn restore_exchange(&self, x: crate::store::RecoveredExchange) {
-        let Some(kind) = ExchangeKind::parse(&x.kind) else {
-            tracing::warn!(
-                exchange = x.name,
-                kind = x.kind,
-                "skipping an exchange of unknown type"
-            );
-            return;
-        };
-        let e = Exchange::new(&x.name, kind, true, x.auto_delete, x.internal, x.arguments);
-        self.exchanges.insert(x.name, Arc::new(e));
-    }
-
-    /// Returns how many messages came back.
-    pub fn restore_queue(&self, q: crate::store::RecoveredQueue) -> usize {
-        let queue = Queue::new(
-            q.name.clone(),
-            self.name.clone(),
-            true,
-            None,
-            q.auto_delete,
-            q.arguments,
-            Some(&self.store),
-        );
-        let mut restored = Vec::with_capacity(q.messages.len());
-        for m in q.messages {
-            let props = match amq_protocol::protocol::basic::parse_properties(&m.raw_properties[..])
-            {
-                Ok((&[], p)) => p,
-                _ => {
-                    tracing::warn!(
-                        queue = q.name,
-                        id = m.id,
-                        "skipping a message with unreadable properties"
-                    );
-                    continue;
-                }
-            };
-            let msg = Message::new(m.exchange, m.routing_key, props, m.raw_properties, m.body);
-            restored.push((m.id, msg, m.redelivered));
-        }
-        let n = restored.len();
-        queue.restore(restored.into_iter());
-        self.queues.insert(q.name, queue);
-        n
-    }
-
-    pub fn restore_binding(&self, b: crate::store::RecoveredBinding) {
-        let Some(x) = self.exchange(&b.source) else {
-            return;
-        };
-        let dest = if b.to_queue {
-            Dest::Queue(b.dest)
-        } else {
-            Dest::Exchange(b.dest)
-        };
-        x.bind(Binding {
-            dest,
-            routing_key: b.routing_key,
-            arguments: b.arguments,
-        });
-    }
 }
