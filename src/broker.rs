@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn guest_only_from_loopback_others_from_anywhere() {
         let dir = std::env::temp_dir().join(format!("warren-broker-{}", std::process::id()));
-        let b = Broker::new(Config::for_test(&dir), Store::open(&dir).unwrap());
+        let b = Broker::new(Config::for_test(&dir), Store::open(&dir, 1 << 20).unwrap());
         b.users.insert(
             "alice".into(),
             User {

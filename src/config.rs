@@ -38,6 +38,8 @@ pub struct AmqpConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
+    /// Bytes of queued message bodies held in RAM before persistent ones are paged out.
+    pub memory_budget: u64,
 }
 
 /// The user and vhost that exist on a fresh data directory.

@@ -35,6 +35,25 @@ impl Message {
         })
     }
 
+    /// A message read back from the store: the properties are decoded from their raw bytes.
+    pub fn from_stored(
+        exchange: String,
+        routing_key: String,
+        raw_properties: Bytes,
+        body: Bytes,
+    ) -> Option<Arc<Message>> {
+        match amq_protocol::protocol::basic::parse_properties(&raw_properties[..]) {
+            Ok((&[], properties)) => Some(Message::new(
+                exchange,
+                routing_key,
+                properties,
+                raw_properties,
+                body,
+            )),
+            _ => None,
+        }
+    }
+
     /// delivery_mode 2.
     pub fn is_persistent(&self) -> bool {
         self.properties.delivery_mode() == &Some(2)

@@ -41,7 +41,7 @@ impl ServerHandle {
 
 /// Open the store, bind the listener and start accepting.
 pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
-    let store = Store::open(&config.storage.data_dir)?;
+    let store = Store::open(&config.storage.data_dir, config.storage.memory_budget)?;
     let listener = TcpListener::bind((config.amqp.bind, config.amqp.port)).await?;
     let addr = listener.local_addr()?;
     let broker = Broker::new(config, store);

@@ -6,14 +6,16 @@
 //! never held while taking another queue's lock or an exchange's lock.
 
 mod consumer;
+mod ready;
 
 pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
+pub use ready::Budget;
+use ready::{Gone, ReadyList};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
 use crate::store::Store;
 use amq_protocol::types::FieldTable;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -57,9 +59,9 @@ pub struct Queue {
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
-    ready: VecDeque<Entry>,
+    ready: ReadyList,
     next_id: u64,
     consumers: Vec<Consumer>,
     /// Round-robin position in `consumers`.
@@ -95,6 +97,7 @@ impl Queue {
             }),
             _ => None,
         };
+        let budget = store.map_or_else(|| Budget::new(u64::MAX), |s| s.budget().clone());
         let message_ttl = arguments
             .inner()
             .get("x-message-ttl")
@@ -110,7 +113,14 @@ impl Queue {
             auto_delete,
             arguments,
             deleted: AtomicBool::new(false),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                ready: ReadyList::new(budget),
+                next_id: 0,
+                consumers: Vec::new(),
+                next_consumer: 0,
+                unacked: 0,
+                had_consumer: false,
+            }),
         })
     }
 
@@ -170,9 +180,11 @@ impl Queue {
             persisted,
         });
         self.dispatch(&mut st);
-        if ttl == Some(0) && st.ready.back().is_some_and(|e| e.id == id) {
+        if ttl == Some(0) {
             // TTL 0: delivered now to a consumer that can take it, or never.
-            st.ready.pop_back();
+            if let Some(gone) = st.ready.pop_back_if(id) {
+                self.forget([gone]);
+            }
         }
         Ok(ticket)
     }
@@ -182,24 +194,56 @@ impl Queue {
         let mut st = self.lock();
         for (id, msg, redelivered) in entries {
             st.next_id = st.next_id.max(id + 1);
-            st.ready.push_back(Entry {
-                id,
-                msg,
-                redelivered,
-                expires_at: None,
-                persisted: true,
-            });
+            st.ready.push_recovered(id, msg, redelivered);
         }
     }
 
-    /// Settled entries leave the store (lazily: no sync; at-least-once after a crash).
-    fn forget<'a>(&self, entries: impl Iterator<Item = &'a Entry>) {
+    /// Settled messages leave the store (lazily: no sync; at-least-once after a crash).
+    fn forget(&self, gone: impl IntoIterator<Item = Gone>) {
         let Some(p) = &self.persist else { return };
-        for e in entries.filter(|e| e.persisted) {
-            if let Err(err) = p.store.remove_message(&p.prefix, e.id) {
+        for (id, persisted) in gone {
+            if !persisted {
+                continue;
+            }
+            if let Err(err) = p.store.remove_message(&p.prefix, id) {
                 tracing::error!(queue = self.name, error = %err, "cannot remove a settled message");
             }
         }
+    }
+
+    /// Read a paged-out body back.
+    fn load(&self, id: u64) -> Option<Arc<Message>> {
+        let p = self.persist.as_ref()?;
+        match p.store.get_message(&p.prefix, id) {
+            Ok(Some(m)) => Some(m),
+            Ok(None) => {
+                tracing::error!(
+                    queue = self.name,
+                    id,
+                    "a paged-out message is missing from the store"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::error!(queue = self.name, id, error = %e, "cannot read a paged-out message");
+                None
+            }
+        }
+    }
+
+    /// The head entry, its body in hand; unreadable paged-out messages are dropped.
+    fn pop_ready(&self, st: &mut State) -> Option<Entry> {
+        loop {
+            match st.ready.pop_front(&|id| self.load(id))? {
+                Ok(e) => return Some(e),
+                Err(gone) => self.forget([gone]),
+            }
+        }
+    }
+
+    /// How many queued bodies are paged out to the store.
+    pub fn paged_out(&self) -> usize {
+        self.lock().ready.paged_out()
     }
 
     /// First delivery of a stored message: remember it, so a restart redelivers it flagged.
@@ -220,10 +264,12 @@ impl Queue {
         self.drop_expired(st);
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let Some(idx) = pick_consumer(st) else { break };
-            let entry = st.ready.pop_front().expect("not empty");
+            let Some(entry) = self.pop_ready(st) else {
+                break;
+            };
             self.mark_delivered(&entry);
             if st.consumers[idx].no_ack {
-                self.forget(std::iter::once(&entry));
+                self.forget([(entry.id, entry.persisted)]);
             }
             let c = &mut st.consumers[idx];
             let event = ConnEvent::Deliver {
@@ -285,7 +331,7 @@ impl Queue {
     /// `count` deliveries to `consumer` (None for basic.get) were acked or rejected without
     /// requeue: give back credit and dispatch.
     pub fn settle(self: &Arc<Self>, consumer: Option<&ConsumerKey>, entries: &[Entry]) {
-        self.forget(entries.iter());
+        self.forget(entries.iter().map(|e| (e.id, e.persisted)));
         let count = entries.len();
         let mut st = self.lock();
         st.unacked = st.unacked.saturating_sub(count);
@@ -313,13 +359,7 @@ impl Queue {
         entries.sort_by_key(|e| e.id);
         for mut e in entries.into_iter().rev() {
             e.redelivered = true;
-            match st.ready.front() {
-                Some(f) if f.id < e.id => {
-                    let pos = st.ready.partition_point(|x| x.id < e.id);
-                    st.ready.insert(pos, e);
-                }
-                _ => st.ready.push_front(e),
-            }
+            st.ready.insert_sorted(e);
         }
         self.dispatch(&mut st);
     }
@@ -334,10 +374,10 @@ impl Queue {
     pub fn get(&self, no_ack: bool) -> Option<(Entry, u32)> {
         let mut st = self.lock();
         self.drop_expired(&mut st);
-        let e = st.ready.pop_front()?;
+        let e = self.pop_ready(&mut st)?;
         self.mark_delivered(&e);
         if no_ack {
-            self.forget(std::iter::once(&e));
+            self.forget([(e.id, e.persisted)]);
         } else {
             st.unacked += 1;
         }
@@ -347,23 +387,16 @@ impl Queue {
     /// Drop all ready messages; returns how many.
     pub fn purge(&self) -> u32 {
         let mut st = self.lock();
-        let gone: Vec<Entry> = st.ready.drain(..).collect();
-        self.forget(gone.iter());
-        gone.len() as u32
+        let gone = st.ready.drain();
+        let n = gone.len() as u32;
+        self.forget(gone);
+        n
     }
 
     /// Drop expired messages at the head.
     fn drop_expired(&self, st: &mut State) {
-        let now = Instant::now();
-        while st
-            .ready
-            .front()
-            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
-        {
-            if let Some(e) = st.ready.pop_front() {
-                self.forget(std::iter::once(&e));
-            }
-        }
+        let gone = st.ready.drop_expired(Instant::now());
+        self.forget(gone);
     }
 
     /// Mark deleted and detach everything. Returns the message count and the consumers, whom
@@ -371,8 +404,7 @@ impl Queue {
     pub fn delete(&self) -> (u32, Vec<Consumer>) {
         self.deleted.store(true, Ordering::Release);
         let mut st = self.lock();
-        let n = st.ready.len() as u32;
-        st.ready.clear();
+        let n = st.ready.drain().len() as u32;
         (n, std::mem::take(&mut st.consumers))
     }
 }

@@ -18,6 +18,7 @@ pub use recover::{
 
 use crate::error::BrokerError;
 use crate::message::Message;
+use crate::queue::Budget;
 use encoding::{flag, key, push_part, table_bytes};
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub struct Store {
     messages: sled::Tree,
     delivered: sled::Tree,
     syncer: Arc<Syncer>,
+    /// Message bodies held in queues' RAM across the broker; beyond it, persistent bodies
+    /// stay on disk only.
+    budget: Arc<Budget>,
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
@@ -46,7 +50,7 @@ pub type StoreResult<T> = Result<T, sled::Error>;
 
 impl Store {
     /// Open (or create) the store under `data_dir` and start its sync thread.
-    pub fn open(data_dir: &Path) -> Result<Store, BrokerError> {
+    pub fn open(data_dir: &Path, memory_budget: u64) -> Result<Store, BrokerError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join("store");
         let db = sled::Config::new()
@@ -70,12 +74,17 @@ impl Store {
             delivered: db.open_tree("delivered")?,
             db,
             syncer,
+            budget: Budget::new(memory_budget),
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         })
     }
 
     pub fn syncer(&self) -> &Arc<Syncer> {
         &self.syncer
+    }
+
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// Flush outstanding writes and stop the sync thread (on shutdown).
@@ -235,6 +244,15 @@ impl Store {
         Ok(self.syncer.ticket())
     }
 
+    /// Read one stored message back (a paged-out body reaching the head of its queue).
+    pub fn get_message(&self, prefix: &[u8], id: u64) -> StoreResult<Option<Arc<Message>>> {
+        let Some(v) = self.messages.get(Self::message_key(prefix, id))? else {
+            return Ok(None);
+        };
+        Ok(decode_message(&v)
+            .and_then(|(x, rk, props, body)| Message::from_stored(x, rk, props, body)))
+    }
+
     /// The message was handed to a consumer: after a restart it comes back redelivered.
     pub fn mark_delivered(&self, prefix: &[u8], id: u64) -> StoreResult<()> {
         self.delivered.insert(Self::message_key(prefix, id), &[])?;
@@ -248,4 +266,15 @@ impl Store {
         self.delivered.remove(&k)?;
         Ok(())
     }
+}
+
+/// A stored message: exchange, routing key, raw properties and body, sharing one buffer.
+pub(crate) fn decode_message(v: &[u8]) -> Option<(String, String, bytes::Bytes, bytes::Bytes)> {
+    let v = bytes::Bytes::copy_from_slice(v);
+    let p = encoding::parts(&v)?;
+    if p.len() != 4 {
+        return None;
+    }
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Some((text(p[0]), text(p[1]), v.slice_ref(p[2]), v.slice_ref(p[3])))
 }

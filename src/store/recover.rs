@@ -113,23 +113,18 @@ impl Store {
                 let _ = self.messages.remove(&k);
                 continue;
             };
-            let v = sled_bytes(v);
-            let Some(p) = parts(&v) else {
+            let Some((exchange, routing_key, raw_properties, body)) = super::decode_message(&v)
+            else {
                 r.corrupt += 1;
                 continue;
             };
-            if p.len() != 4 {
-                r.corrupt += 1;
-                continue;
-            }
-            let slice = |s: &[u8]| v.slice_ref(s);
             let redelivered = self.delivered.contains_key(&k)?;
             r.queues[qi].messages.push(RecoveredMessage {
                 id,
-                exchange: text(p[0]),
-                routing_key: text(p[1]),
-                raw_properties: slice(p[2]),
-                body: slice(p[3]),
+                exchange,
+                routing_key,
+                raw_properties,
+                body,
                 redelivered,
             });
         }
@@ -155,9 +150,4 @@ impl Store {
         }
         Ok(r)
     }
-}
-
-/// One copy out of sled's buffer into a shared `Bytes` that the message's parts slice.
-fn sled_bytes(v: sled::IVec) -> Bytes {
-    Bytes::copy_from_slice(&v)
 }

@@ -35,19 +35,16 @@ impl VHost {
         );
         let mut restored = Vec::with_capacity(q.messages.len());
         for m in q.messages {
-            let props = match amq_protocol::protocol::basic::parse_properties(&m.raw_properties[..])
-            {
-                Ok((&[], p)) => p,
-                _ => {
-                    tracing::warn!(
-                        queue = q.name,
-                        id = m.id,
-                        "skipping a message with unreadable properties"
-                    );
-                    continue;
-                }
+            let Some(msg) =
+                Message::from_stored(m.exchange, m.routing_key, m.raw_properties, m.body)
+            else {
+                tracing::warn!(
+                    queue = q.name,
+                    id = m.id,
+                    "skipping a message with unreadable properties"
+                );
+                continue;
             };
-            let msg = Message::new(m.exchange, m.routing_key, props, m.raw_properties, m.body);
             restored.push((m.id, msg, m.redelivered));
         }
         let n = restored.len();

@@ -17,6 +17,8 @@ pub struct TestBroker {
     /// host:port of the AMQP listener, for raw-socket tests.
     pub addr: std::net::SocketAddr,
     handle: Option<warren::server::ServerHandle>,
+    /// The configuration it was started with, reused by `restart`.
+    config: Option<warren::config::Config>,
     _dir: Option<TempDir>,
 }
 
@@ -42,18 +44,22 @@ impl TestBroker {
                 url,
                 addr,
                 handle: None,
+                config: None,
                 _dir: None,
             };
         }
         let dir = TempDir::new();
         let mut cfg = warren::config::Config::for_test(dir.path.clone());
         tweak(&mut cfg);
-        let handle = warren::server::start(cfg).await.expect("broker starts");
+        let handle = warren::server::start(cfg.clone())
+            .await
+            .expect("broker starts");
         let addr = handle.local_addr();
         TestBroker {
             url: format!("amqp://guest:guest@{addr}/%2f"),
             addr,
             handle: Some(handle),
+            config: Some(cfg),
             _dir: Some(dir),
         }
     }
@@ -84,13 +90,16 @@ impl TestBroker {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }
-        let cfg = warren::config::Config::for_test(dir.path.clone());
-        let handle = warren::server::start(cfg).await.expect("broker restarts");
+        let cfg = self.config.take().expect("an in-process broker");
+        let handle = warren::server::start(cfg.clone())
+            .await
+            .expect("broker restarts");
         let addr = handle.local_addr();
         TestBroker {
             url: format!("amqp://guest:guest@{addr}/%2f"),
             addr,
             handle: Some(handle),
+            config: Some(cfg),
             _dir: Some(dir),
         }
     }
