@@ -80,7 +80,7 @@ impl Broker {
         }
         let (queues, mut messages) = (r.queues.len(), 0);
         for q in r.queues {
-            messages += vhost(&q.vhost).restore_queue(q);
+            messages += vhost(&q.vhost).restore_queue(q)?;
         }
         for b in r.bindings {
             vhost(&b.vhost).restore_binding(b);

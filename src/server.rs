@@ -46,11 +46,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let addr = listener.local_addr()?;
     let broker = Broker::new(config, store);
     let started = std::time::Instant::now();
+    tracing::debug!(rss_kib = rss_kib(), "store opened");
     let (queues, messages) = broker.recover()?;
     tracing::info!(
         queues,
         messages,
         elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_kib = rss_kib(),
         "recovered durable state"
     );
     let (stop, stop_rx) = watch::channel(false);
@@ -123,4 +125,15 @@ async fn wait_for_signal() {
 #[cfg(not(unix))]
 async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Resident memory of this process in KiB (Linux), for startup and recovery logs.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }

@@ -198,6 +198,19 @@ impl Queue {
         }
     }
 
+    /// A recovered message whose body stays on disk until it is delivered.
+    pub fn restore_paged(&self, id: u64, size: usize, redelivered: bool) {
+        let mut st = self.lock();
+        st.next_id = st.next_id.max(id + 1);
+        st.ready.push_paged(id, size as u32, redelivered);
+    }
+
+    /// Whether a body of `size` bytes still fits in the memory budget.
+    pub fn has_room_for(&self, size: usize) -> bool {
+        let b = self.lock().ready.budget().clone();
+        b.used() + size as u64 <= b.limit
+    }
+
     /// Settled messages leave the store (lazily: no sync; at-least-once after a crash).
     fn forget(&self, gone: impl IntoIterator<Item = Gone>) {
         let Some(p) = &self.persist else { return };

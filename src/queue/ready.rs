@@ -55,7 +55,8 @@ impl Budget {
 struct Slot {
     id: u64,
     msg: Option<Arc<Message>>,
-    size: u64,
+    /// Body bytes (kept small: a slot is what a paged-out message costs in RAM).
+    size: u32,
     redelivered: bool,
     expires_at: Option<Instant>,
     persisted: bool,
@@ -87,12 +88,12 @@ impl ReadyList {
     }
 
     fn slot(&self, e: Entry, page_out: bool) -> Slot {
-        let size = e.msg.size() as u64;
-        let msg = if page_out && !self.budget.try_add(size) {
+        let size = e.msg.size() as u32;
+        let msg = if page_out && !self.budget.try_add(size as u64) {
             None
         } else {
             if !page_out {
-                self.budget.add(size);
+                self.budget.add(size as u64);
             }
             Some(e.msg)
         };
@@ -126,6 +127,23 @@ impl ReadyList {
         self.slots.push_back(s);
     }
 
+    /// Append a recovered message whose body stays on disk.
+    pub(super) fn push_paged(&mut self, id: u64, size: u32, redelivered: bool) {
+        let s = Slot {
+            id,
+            msg: None,
+            size,
+            redelivered,
+            expires_at: None,
+            persisted: true,
+        };
+        self.slots.push_back(s);
+    }
+
+    pub(super) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
     /// Put a requeued entry back at its place by id (its body is in hand, so it stays).
     pub(super) fn insert_sorted(&mut self, e: Entry) {
         let s = self.slot(e, false);
@@ -141,7 +159,7 @@ impl ReadyList {
     fn unslot(&self, s: Slot, load: &dyn Fn(u64) -> Option<Arc<Message>>) -> Result<Entry, Gone> {
         let msg = match s.msg {
             Some(m) => {
-                self.budget.release(s.size);
+                self.budget.release(s.size as u64);
                 m
             }
             None => load(s.id).ok_or((s.id, s.persisted))?,
@@ -176,7 +194,7 @@ impl ReadyList {
         if self.slots.back().is_some_and(|s| s.id == id) {
             let s = self.slots.pop_back()?;
             if s.msg.is_some() {
-                self.budget.release(s.size);
+                self.budget.release(s.size as u64);
             }
             return Some((s.id, s.persisted));
         }
@@ -193,7 +211,7 @@ impl ReadyList {
         {
             if let Some(s) = self.slots.pop_front() {
                 if s.msg.is_some() {
-                    self.budget.release(s.size);
+                    self.budget.release(s.size as u64);
                 }
                 gone.push((s.id, s.persisted));
             }
@@ -208,7 +226,7 @@ impl ReadyList {
             .into_iter()
             .map(|s| {
                 if s.msg.is_some() {
-                    self.budget.release(s.size);
+                    self.budget.release(s.size as u64);
                 }
                 (s.id, s.persisted)
             })

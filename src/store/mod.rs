@@ -12,9 +12,7 @@ pub mod encoding;
 mod recover;
 mod sync;
 
-pub use recover::{
-    Recovered, RecoveredBinding, RecoveredExchange, RecoveredMessage, RecoveredQueue,
-};
+pub use recover::{Recovered, RecoveredBinding, RecoveredExchange, RecoveredQueue};
 
 use crate::error::BrokerError;
 use crate::message::Message;
@@ -55,8 +53,9 @@ impl Store {
         let path = data_dir.join("store");
         let db = sled::Config::new()
             .path(&path)
-            // sled's default page cache is 1 GiB; the broker keeps its own index in memory.
-            .cache_capacity(64 * 1024 * 1024)
+            // sled's default page cache is 1 GiB; the broker keeps its own index in memory
+            // and bounds message bodies with its memory budget.
+            .cache_capacity(32 * 1024 * 1024)
             .open()?;
         let dir = std::fs::File::open(&path)?;
         let syncer = Syncer::new();
@@ -269,6 +268,13 @@ impl Store {
 }
 
 /// A stored message: exchange, routing key, raw properties and body, sharing one buffer.
+/// The body size of a stored message, without copying it.
+pub(crate) fn stored_body_len(v: &[u8]) -> Option<usize> {
+    encoding::parts(v)
+        .filter(|p| p.len() == 4)
+        .map(|p| p[3].len())
+}
+
 pub(crate) fn decode_message(v: &[u8]) -> Option<(String, String, bytes::Bytes, bytes::Bytes)> {
     let v = bytes::Bytes::copy_from_slice(v);
     let p = encoding::parts(&v)?;

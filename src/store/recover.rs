@@ -3,8 +3,6 @@
 use super::encoding::{parts, table_from};
 use super::Store;
 use amq_protocol::types::FieldTable;
-use bytes::Bytes;
-use std::collections::BTreeMap;
 
 pub struct RecoveredExchange {
     pub vhost: String,
@@ -15,22 +13,11 @@ pub struct RecoveredExchange {
     pub arguments: FieldTable,
 }
 
-pub struct RecoveredMessage {
-    pub id: u64,
-    pub exchange: String,
-    pub routing_key: String,
-    pub raw_properties: Bytes,
-    pub body: Bytes,
-    pub redelivered: bool,
-}
-
 pub struct RecoveredQueue {
     pub vhost: String,
     pub name: String,
     pub auto_delete: bool,
     pub arguments: FieldTable,
-    /// In publication order.
-    pub messages: Vec<RecoveredMessage>,
 }
 
 pub struct RecoveredBinding {
@@ -56,7 +43,30 @@ fn text(b: &[u8]) -> String {
 }
 
 impl Store {
-    /// Everything durable, as it was last written.
+    /// A queue's stored messages, in order, handed to `f` one at a time as (id, raw stored
+    /// value, redelivered), so that recovery never holds more than the queue keeps and can
+    /// skip decoding bodies that will stay paged out.
+    pub fn recover_messages(
+        &self,
+        vhost: &str,
+        queue: &str,
+        mut f: impl FnMut(u64, &[u8], bool),
+    ) -> Result<usize, sled::Error> {
+        let prefix = Store::queue_prefix(vhost, queue);
+        let mut corrupt = 0;
+        for kv in self.messages.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let Ok(id) = <[u8; 8]>::try_from(&k[prefix.len()..]) else {
+                corrupt += 1;
+                continue;
+            };
+            let redelivered = self.delivered.contains_key(&k)?;
+            f(u64::from_be_bytes(id), &v, redelivered);
+        }
+        Ok(corrupt)
+    }
+
+    /// Every durable entity (messages come separately, see `recover_messages`).
     pub fn recover(&self) -> Result<Recovered, sled::Error> {
         let mut r = Recovered::default();
         for kv in self.exchanges.iter() {
@@ -79,7 +89,6 @@ impl Store {
                 _ => r.corrupt += 1,
             }
         }
-        let mut by_prefix: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
         for kv in self.queues.iter() {
             let (k, v) = kv?;
             match (parts(&k), parts(&v)) {
@@ -88,45 +97,15 @@ impl Store {
                         r.corrupt += 1;
                         continue;
                     };
-                    by_prefix.insert(k.to_vec(), r.queues.len());
                     r.queues.push(RecoveredQueue {
                         vhost: text(kp[0]),
                         name: text(kp[1]),
                         auto_delete: v[0] == b"1",
                         arguments,
-                        messages: Vec::new(),
                     });
                 }
                 _ => r.corrupt += 1,
             }
-        }
-        for kv in self.messages.iter() {
-            let (k, v) = kv?;
-            if k.len() < 8 {
-                r.corrupt += 1;
-                continue;
-            }
-            let (prefix, id) = k.split_at(k.len() - 8);
-            let id = u64::from_be_bytes(id.try_into().expect("8 bytes"));
-            let Some(&qi) = by_prefix.get(prefix) else {
-                // Left behind by a queue deleted before a crash: drop it now.
-                let _ = self.messages.remove(&k);
-                continue;
-            };
-            let Some((exchange, routing_key, raw_properties, body)) = super::decode_message(&v)
-            else {
-                r.corrupt += 1;
-                continue;
-            };
-            let redelivered = self.delivered.contains_key(&k)?;
-            r.queues[qi].messages.push(RecoveredMessage {
-                id,
-                exchange,
-                routing_key,
-                raw_properties,
-                body,
-                redelivered,
-            });
         }
         for k in self.bindings.iter().keys() {
             let k = k?;

@@ -23,7 +23,7 @@ impl VHost {
     }
 
     /// Returns how many messages came back.
-    pub fn restore_queue(&self, q: crate::store::RecoveredQueue) -> usize {
+    pub fn restore_queue(&self, q: crate::store::RecoveredQueue) -> Result<usize, sled::Error> {
         let queue = Queue::new(
             q.name.clone(),
             self.name.clone(),
@@ -31,26 +31,34 @@ impl VHost {
             None,
             q.auto_delete,
             q.arguments,
-            Some(&self.store),
+            Some(self.store()),
         );
-        let mut restored = Vec::with_capacity(q.messages.len());
-        for m in q.messages {
-            let Some(msg) =
-                Message::from_stored(m.exchange, m.routing_key, m.raw_properties, m.body)
-            else {
-                tracing::warn!(
-                    queue = q.name,
-                    id = m.id,
-                    "skipping a message with unreadable properties"
-                );
-                continue;
-            };
-            restored.push((m.id, msg, m.redelivered));
+        let mut n = 0;
+        let mut unreadable = 0;
+        let corrupt =
+            self.store()
+                .recover_messages(&self.name, &q.name, |id, stored, redelivered| {
+                    let restored = if queue.has_room_for(stored.len()) {
+                        crate::store::decode_message(stored)
+                            .and_then(|(x, rk, props, body)| {
+                                Message::from_stored(x, rk, props, body)
+                            })
+                            .map(|msg| queue.restore(std::iter::once((id, msg, redelivered))))
+                    } else {
+                        crate::store::stored_body_len(stored)
+                            .map(|len| queue.restore_paged(id, len, redelivered))
+                    };
+                    match restored {
+                        Some(()) => n += 1,
+                        None => unreadable += 1,
+                    }
+                })?;
+        let corrupt = corrupt + unreadable;
+        if corrupt > 0 {
+            tracing::warn!(queue = q.name, corrupt, "skipped undecodable messages");
         }
-        let n = restored.len();
-        queue.restore(restored.into_iter());
         self.queues.insert(q.name, queue);
-        n
+        Ok(n)
     }
 
     pub fn restore_binding(&self, b: crate::store::RecoveredBinding) {
