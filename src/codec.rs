@@ -185,11 +185,6 @@ impl OutBuf {
         self.chunks.is_empty() && self.cur.is_empty()
     }
 
-    /// Bytes buffered so far.
-    pub fn len(&self) -> usize {
-        self.cur.len() + self.chunks.iter().map(|c| c.len()).sum::<usize>()
-    }
-
     /// Everything buffered, leaving this empty.
     pub fn take(&mut self) -> Vec<Bytes> {
         self.seal();
@@ -201,10 +196,6 @@ impl OutBuf {
             let cur = std::mem::replace(&mut self.cur, Vec::with_capacity(8192));
             self.chunks.push(Bytes::from(cur));
         }
-    }
-
-    pub fn raw(&mut self, bytes: &[u8]) {
-        self.cur.extend_from_slice(bytes);
     }
 
     /// Encode any method frame with amq-protocol.

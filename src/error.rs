@@ -157,8 +157,6 @@ pub enum BrokerError {
     Io(#[from] std::io::Error),
     #[error("storage: {0}")]
     Store(#[from] sled::Error),
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
 }
 
 impl From<BrokerError> for AmqpError {

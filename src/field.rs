@@ -26,3 +26,41 @@ pub fn as_bytes(v: &AMQPValue) -> Option<&[u8]> {
         _ => None,
     }
 }
+
+/// Whether two field values are equal as RabbitMQ compares them in header matching and
+/// argument equivalence: integers by value whatever their width, short and long strings by
+/// their bytes, anything else by type and value.
+pub fn same_value(a: &AMQPValue, b: &AMQPValue) -> bool {
+    if let (Some(x), Some(y)) = (as_i64(a), as_i64(b)) {
+        return x == y;
+    }
+    if let (Some(x), Some(y)) = (as_bytes(a), as_bytes(b)) {
+        return x == y;
+    }
+    a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_by_value_strings_by_bytes_others_by_type() {
+        assert!(same_value(
+            &AMQPValue::LongInt(5),
+            &AMQPValue::ShortShortUInt(5)
+        ));
+        assert!(same_value(
+            &AMQPValue::ShortString("a".into()),
+            &AMQPValue::LongString("a".into())
+        ));
+        assert!(!same_value(
+            &AMQPValue::LongString("42".into()),
+            &AMQPValue::LongInt(42)
+        ));
+        assert!(!same_value(
+            &AMQPValue::Boolean(true),
+            &AMQPValue::LongInt(1)
+        ));
+    }
+}

@@ -12,15 +12,6 @@ use lapin::{BasicProperties, Channel, ExchangeKind};
 use std::sync::atomic::Ordering;
 use support::*;
 
-async fn confirm_channel(b: &TestBroker) -> (lapin::Connection, Channel) {
-    let conn = b.connect().await;
-    let ch = open(&conn).await;
-    within(5, ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .unwrap();
-    (conn, ch)
-}
-
 async fn declare(ch: &Channel, name: &str, durable: bool, exclusive: bool, args: FieldTable) {
     let opts = QueueDeclareOptions {
         durable,
@@ -30,28 +21,6 @@ async fn declare(ch: &Channel, name: &str, durable: bool, exclusive: bool, args:
     within(5, ch.queue_declare(name.into(), opts, args))
         .await
         .unwrap();
-}
-
-async fn publish_props(
-    ch: &Channel,
-    exchange: &str,
-    key: &str,
-    body: &[u8],
-    props: BasicProperties,
-) {
-    let c = within(
-        5,
-        ch.basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        ),
-    )
-    .await
-    .unwrap();
-    assert!(within(10, c).await.unwrap().is_ack());
 }
 
 fn persistent() -> BasicProperties {
@@ -164,8 +133,8 @@ async fn durable_entities_survive_and_others_do_not() {
     within(5, ch.confirm_select(ConfirmSelectOptions::default()))
         .await
         .unwrap();
-    publish_props(&ch, "dx", "a.b", b"via-topic", persistent()).await;
-    publish_props(&ch, "amq.direct", "k", b"via-direct", persistent()).await;
+    publish_confirmed_with(&ch, "dx", "a.b", b"via-topic", persistent()).await;
+    publish_confirmed_with(&ch, "amq.direct", "k", b"via-direct", persistent()).await;
     assert_eq!(
         drain(&ch, "dq").await,
         vec![b"via-topic".to_vec(), b"via-direct".to_vec()]
@@ -197,11 +166,11 @@ async fn persistent_messages_survive_in_order_byte_exact() {
     let mut sent = Vec::new();
     for i in 0..50u32 {
         let body = format!("order-{i}").into_bytes();
-        publish_props(&ch, "", "orders", &body, props.clone()).await;
+        publish_confirmed_with(&ch, "", "orders", &body, props.clone()).await;
         sent.push(body);
     }
     // A transient message in a durable queue does not survive.
-    publish_props(&ch, "", "orders", b"transient", BasicProperties::default()).await;
+    publish_confirmed_with(&ch, "", "orders", b"transient", BasicProperties::default()).await;
 
     let b = b.restart().await;
     let ch = open(&b.connect().await).await;
@@ -224,7 +193,7 @@ async fn unacked_come_back_redelivered_and_acked_do_not_come_back() {
     let (_conn, ch) = confirm_channel(&b).await;
     declare(&ch, "work", true, false, FieldTable::default()).await;
     for body in [b"acked".as_slice(), b"unacked", b"untouched"] {
-        publish_props(&ch, "", "work", body, persistent()).await;
+        publish_confirmed_with(&ch, "", "work", body, persistent()).await;
     }
     let first = get(&ch, "work").await.unwrap();
     assert_eq!(first.delivery.data, b"acked");
@@ -257,13 +226,13 @@ async fn purged_and_deleted_messages_stay_gone() {
     let (_conn, ch) = confirm_channel(&b).await;
     declare(&ch, "p", true, false, FieldTable::default()).await;
     for _ in 0..5 {
-        publish_props(&ch, "", "p", b"x", persistent()).await;
+        publish_confirmed_with(&ch, "", "p", b"x", persistent()).await;
     }
     within(5, ch.queue_purge("p".into(), QueuePurgeOptions::default()))
         .await
         .unwrap();
     declare(&ch, "d", true, false, FieldTable::default()).await;
-    publish_props(&ch, "", "d", b"old", persistent()).await;
+    publish_confirmed_with(&ch, "", "d", b"old", persistent()).await;
     within(
         5,
         ch.queue_delete("d".into(), QueueDeleteOptions::default()),
@@ -298,13 +267,13 @@ async fn confirms_wait_for_a_sync_and_syncs_are_grouped() {
     // Transient messages need no sync at all.
     let before = rounds();
     for _ in 0..20 {
-        publish_props(&ch, "", "s", b"t", BasicProperties::default()).await;
+        publish_confirmed_with(&ch, "", "s", b"t", BasicProperties::default()).await;
     }
     assert_eq!(rounds(), before);
     // One at a time: each confirm needs a sync of its own, so confirms <= syncs.
     let before = rounds();
     for _ in 0..20 {
-        publish_props(&ch, "", "s", b"p", persistent()).await;
+        publish_confirmed_with(&ch, "", "s", b"p", persistent()).await;
     }
     assert!(rounds() - before >= 20, "a confirm went out without a sync");
     // Pipelined: many confirms share each sync.

@@ -44,15 +44,6 @@ async fn route(ch: &Channel, x: &str, q: &str, keys: &[&str]) -> Vec<String> {
         .collect()
 }
 
-async fn confirm_channel(b: &TestBroker) -> (lapin::Connection, Channel) {
-    let conn = b.connect().await;
-    let ch = open(&conn).await;
-    within(5, ch.confirm_select(Default::default()))
-        .await
-        .unwrap();
-    (conn, ch)
-}
-
 async fn bound_queue(ch: &Channel, x: &str, key: &str) -> String {
     let q = unique("q");
     queue(ch, &q).await;

@@ -7,7 +7,7 @@ mod support;
 use common::*;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::BasicProperties;
+use lapin::{BasicProperties, Channel};
 use support::*;
 
 const BUDGET: u64 = 64 * 1024;
@@ -28,14 +28,14 @@ fn body(i: u32) -> Vec<u8> {
     v
 }
 
-#[tokio::test]
-async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
-    let b = TestBroker::start_with(|c| c.storage.memory_budget = BUDGET).await;
-    let conn = b.connect().await;
-    let ch = open(&conn).await;
-    within(5, ch.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .unwrap();
+/// Declare the durable queue "deep" and publish `body(i)` with `props(i)` for each i in
+/// `0..n`, pipelined, then wait for every confirm.
+async fn fill(
+    b: &TestBroker,
+    n: u32,
+    props: impl Fn(u32) -> BasicProperties,
+) -> (lapin::Connection, Channel) {
+    let (conn, ch) = confirm_channel(b).await;
     let opts = QueueDeclareOptions {
         durable: true,
         ..Default::default()
@@ -46,26 +46,15 @@ async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
     )
     .await
     .unwrap();
-    let mut headers = FieldTable::default();
-    headers.insert("k".into(), AMQPValue::LongInt(7));
-    let persistent = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_headers(headers);
     let mut pending = Vec::new();
-    for i in 0..500u32 {
-        // Every tenth message is transient: it stays in memory, in its place.
-        let props = if i % 10 == 0 {
-            BasicProperties::default()
-        } else {
-            persistent.clone()
-        };
+    for i in 0..n {
         let c = ch
             .basic_publish(
                 "".into(),
                 "deep".into(),
                 BasicPublishOptions::default(),
                 &body(i),
-                props,
+                props(i),
             )
             .await
             .unwrap();
@@ -74,6 +63,27 @@ async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
     for c in pending {
         assert!(within(30, c).await.unwrap().is_ack());
     }
+    (conn, ch)
+}
+
+#[tokio::test]
+async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
+    let b = TestBroker::start_with(|c| c.storage.memory_budget = BUDGET).await;
+    let mut headers = FieldTable::default();
+    headers.insert("k".into(), AMQPValue::LongInt(7));
+    let persistent = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    // Every tenth message is transient: it stays in memory, in its place.
+    let props = |i: u32| {
+        if i.is_multiple_of(10) {
+            BasicProperties::default()
+        } else {
+            persistent.clone()
+        }
+    };
+    let (_conn, ch) = fill(&b, 500, props).await;
+
     let paged = paged_out(&b, "deep");
     assert!(
         paged > 300,
@@ -91,12 +101,7 @@ async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
             .await
             .unwrap_or_else(|| panic!("message {i} missing"));
         assert_eq!(m.delivery.data, body(i), "message {i}");
-        let want = if i % 10 == 0 {
-            BasicProperties::default()
-        } else {
-            persistent.clone()
-        };
-        assert_eq!(m.delivery.properties, want);
+        assert_eq!(m.delivery.properties, props(i));
         within(5, m.delivery.acker.ack(BasicAckOptions::default()))
             .await
             .unwrap();
@@ -108,41 +113,12 @@ async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
 #[tokio::test]
 async fn recovery_of_a_deep_queue_stays_within_the_budget() {
     let b = TestBroker::start_with(|c| c.storage.memory_budget = BUDGET).await;
-    {
-        let conn = b.connect().await;
-        let ch = open(&conn).await;
-        within(5, ch.confirm_select(ConfirmSelectOptions::default()))
-            .await
-            .unwrap();
-        let opts = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        within(
-            5,
-            ch.queue_declare("deep".into(), opts, FieldTable::default()),
-        )
-        .await
-        .unwrap();
-        let mut pending = Vec::new();
-        for i in 0..300u32 {
-            let props = BasicProperties::default().with_delivery_mode(2);
-            let c = ch
-                .basic_publish(
-                    "".into(),
-                    "deep".into(),
-                    BasicPublishOptions::default(),
-                    &body(i),
-                    props,
-                )
-                .await
-                .unwrap();
-            pending.push(c);
-        }
-        for c in pending {
-            assert!(within(30, c).await.unwrap().is_ack());
-        }
-    }
+    drop(
+        fill(&b, 300, |_| {
+            BasicProperties::default().with_delivery_mode(2)
+        })
+        .await,
+    );
     let b = b.restart().await;
     assert!(b.broker().unwrap().store.budget().used() <= BUDGET);
     assert!(paged_out(&b, "deep") > 200);

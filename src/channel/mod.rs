@@ -312,7 +312,6 @@ impl Channel {
         }
         if let Some(c) = &mut self.confirm {
             c.synced(seq);
-            c.flush(self.id, out);
         }
     }
 

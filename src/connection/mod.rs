@@ -197,6 +197,7 @@ impl Conn {
                     for ev in batch.drain(..) {
                         self.on_event(ev);
                     }
+                    self.flush_confirms();
                 }
                 _ = tick.tick() => {
                     if let Some(since) = self.closing {
@@ -233,11 +234,17 @@ impl Conn {
                 }
             }
         }
-        for chan in self.channels.values_mut() {
-            chan.flush_confirms(&mut self.out);
-        }
+        self.flush_confirms();
         if inbuf.capacity() - inbuf.len() < 4096 {
             inbuf.reserve(64 * 1024);
+        }
+    }
+
+    /// Write the confirms owed on every channel: one `basic.ack` per channel per batch of
+    /// input or events, however many publishes or syncs the batch completed.
+    fn flush_confirms(&mut self) {
+        for chan in self.channels.values_mut() {
+            chan.flush_confirms(&mut self.out);
         }
     }
 
@@ -427,6 +434,7 @@ impl Conn {
                 if let Some(chan) = self.channels.get_mut(&channel) {
                     chan.confirm_synced(seq, &mut self.out);
                 }
+                // The ack itself is written once for the whole batch (flush_confirms).
             }
             ConnEvent::Close { code, text } => {
                 let e = AmqpError {

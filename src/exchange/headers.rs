@@ -5,7 +5,7 @@
 //! widths, strings by bytes whether short or long.
 
 use super::{Binding, Dest};
-use crate::field::{as_bytes, as_i64};
+use crate::field::same_value;
 use amq_protocol::types::{AMQPValue, FieldTable};
 
 pub(super) fn route(bindings: &[Binding], headers: Option<&FieldTable>, out: &mut Vec<Dest>) {
@@ -39,23 +39,13 @@ fn matches(args: &FieldTable, headers: &FieldTable) -> bool {
         .get(k.as_str())
     {
         None => false,
-        Some(h) => matches!(v, AMQPValue::Void) || equal(v, h),
+        Some(h) => matches!(v, AMQPValue::Void) || same_value(v, h),
     };
     if any {
         relevant.any(one)
     } else {
         relevant.all(one)
     }
-}
-
-fn equal(a: &AMQPValue, b: &AMQPValue) -> bool {
-    if let (Some(x), Some(y)) = (as_i64(a), as_i64(b)) {
-        return x == y;
-    }
-    if let (Some(x), Some(y)) = (as_bytes(a), as_bytes(b)) {
-        return x == y;
-    }
-    a == b
 }
 
 #[cfg(test)]

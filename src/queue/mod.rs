@@ -139,10 +139,6 @@ impl Queue {
         (st.ready.len() as u32, st.consumers.len() as u32)
     }
 
-    pub fn unacked_count(&self) -> usize {
-        self.lock().unacked
-    }
-
     /// Whether this queue writes persistent messages to the store.
     pub fn is_persistent(&self) -> bool {
         self.persist.is_some()
@@ -189,13 +185,11 @@ impl Queue {
         Ok(ticket)
     }
 
-    /// Put back messages read from the store at startup, in order.
-    pub fn restore(&self, entries: impl Iterator<Item = (u64, Arc<Message>, bool)>) {
+    /// Put back a message read from the store at startup (called in id order).
+    pub fn restore(&self, id: u64, msg: Arc<Message>, redelivered: bool) {
         let mut st = self.lock();
-        for (id, msg, redelivered) in entries {
-            st.next_id = st.next_id.max(id + 1);
-            st.ready.push_recovered(id, msg, redelivered);
-        }
+        st.next_id = st.next_id.max(id + 1);
+        st.ready.push_recovered(id, msg, redelivered);
     }
 
     /// A recovered message whose body stays on disk until it is delivered.
@@ -203,12 +197,6 @@ impl Queue {
         let mut st = self.lock();
         st.next_id = st.next_id.max(id + 1);
         st.ready.push_paged(id, size as u32, redelivered);
-    }
-
-    /// Whether a body of `size` bytes still fits in the memory budget.
-    pub fn has_room_for(&self, size: usize) -> bool {
-        let b = self.lock().ready.budget().clone();
-        b.used() + size as u64 <= b.limit
     }
 
     /// Settled messages leave the store (lazily: no sync; at-least-once after a crash).

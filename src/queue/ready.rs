@@ -24,6 +24,11 @@ impl Budget {
         })
     }
 
+    /// Whether `n` more bytes fit (a check only; nothing is taken).
+    pub fn fits(&self, n: u64) -> bool {
+        self.used() + n <= self.limit
+    }
+
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }
@@ -138,10 +143,6 @@ impl ReadyList {
             persisted: true,
         };
         self.slots.push_back(s);
-    }
-
-    pub(super) fn budget(&self) -> &Arc<Budget> {
-        &self.budget
     }
 
     /// Put a requeued entry back at its place by id (its body is in hand, so it stays).

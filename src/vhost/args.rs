@@ -39,13 +39,6 @@ fn show(v: &AMQPValue) -> String {
     }
 }
 
-fn arg_eq(a: &AMQPValue, b: &AMQPValue) -> bool {
-    match (crate::field::as_i64(a), crate::field::as_i64(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => show(a) == show(b) && (type_name(a) == type_name(b)),
-    }
-}
-
 pub(super) fn compare_args(
     have: &FieldTable,
     got: &FieldTable,
@@ -58,7 +51,7 @@ pub(super) fn compare_args(
         let (h, g) = (have.inner().get(*key), got.inner().get(*key));
         let same = match (h, g) {
             (None, None) => true,
-            (Some(a), Some(b)) => arg_eq(a, b),
+            (Some(a), Some(b)) => crate::field::same_value(a, b),
             _ => false,
         };
         if !same {

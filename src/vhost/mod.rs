@@ -88,14 +88,6 @@ impl VHost {
         self.queues.get(name).map(|q| q.clone())
     }
 
-    pub fn queues(&self) -> Vec<Arc<Queue>> {
-        self.queues.iter().map(|q| q.clone()).collect()
-    }
-
-    pub fn exchanges(&self) -> Vec<Arc<Exchange>> {
-        self.exchanges.iter().map(|e| e.clone()).collect()
-    }
-
     fn no_exchange(&self, name: &str) -> AmqpError {
         AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
     }

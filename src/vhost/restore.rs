@@ -38,12 +38,12 @@ impl VHost {
         let corrupt =
             self.store()
                 .recover_messages(&self.name, &q.name, |id, stored, redelivered| {
-                    let restored = if queue.has_room_for(stored.len()) {
+                    let restored = if self.store().budget().fits(stored.len() as u64) {
                         crate::store::decode_message(stored)
                             .and_then(|(x, rk, props, body)| {
                                 Message::from_stored(x, rk, props, body)
                             })
-                            .map(|msg| queue.restore(std::iter::once((id, msg, redelivered))))
+                            .map(|msg| queue.restore(id, msg, redelivered))
                     } else {
                         crate::store::stored_body_len(stored)
                             .map(|len| queue.restore_paged(id, len, redelivered))

@@ -6,7 +6,7 @@
 //! the future it returns, so the closure forwards synchronously into an mpsc channel.
 #![allow(dead_code)]
 
-use crate::common::{amqp_error, within};
+use crate::common::{amqp_error, within, TestBroker};
 use lapin::{
     message::{BasicGetMessage, Delivery, DeliveryResult},
     options::*,
@@ -75,8 +75,29 @@ pub async fn publish_with(
     .expect("basic.publish");
 }
 
+/// A connection and a channel in confirm mode.
+pub async fn confirm_channel(b: &TestBroker) -> (Connection, Channel) {
+    let conn = b.connect().await;
+    let ch = open(&conn).await;
+    within(5, ch.confirm_select(Default::default()))
+        .await
+        .expect("confirm.select");
+    (conn, ch)
+}
+
 /// Publish on a confirm channel and wait for the ack, so the message is surely enqueued.
 pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    publish_confirmed_with(ch, exchange, key, body, BasicProperties::default()).await;
+}
+
+/// `publish_confirmed` with properties.
+pub async fn publish_confirmed_with(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) {
     let confirm = within(
         5,
         ch.basic_publish(
@@ -84,12 +105,12 @@ pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[
             key.into(),
             BasicPublishOptions::default(),
             body,
-            BasicProperties::default(),
+            props,
         ),
     )
     .await
     .expect("basic.publish");
-    assert!(within(5, confirm).await.expect("confirm").is_ack());
+    assert!(within(10, confirm).await.expect("confirm").is_ack());
 }
 
 /// basic.get with manual ack.
