@@ -85,6 +85,7 @@ impl Broker {
         for b in r.bindings {
             vhost(&b.vhost).restore_binding(b);
         }
+        self.store.finish_recovery();
         Ok((queues, messages))
     }
 
@@ -115,7 +116,10 @@ mod tests {
     #[test]
     fn guest_only_from_loopback_others_from_anywhere() {
         let dir = std::env::temp_dir().join(format!("warren-broker-{}", std::process::id()));
-        let b = Broker::new(Config::for_test(&dir), Store::open(&dir, 1 << 20).unwrap());
+        let b = Broker::new(
+            Config::for_test(&dir),
+            Store::open(&Config::for_test(&dir).storage).unwrap(),
+        );
         b.users.insert(
             "alice".into(),
             User {

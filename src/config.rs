@@ -38,8 +38,10 @@ pub struct AmqpConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
-    /// Bytes of queued message bodies held in RAM before persistent ones are paged out.
+    /// Bytes of queued messages held in RAM; beyond it, they are paged out to the store.
     pub memory_budget: u64,
+    /// Size of the segment files holding large message bodies.
+    pub segment_size: u64,
 }
 
 /// The user and vhost that exist on a fresh data directory.

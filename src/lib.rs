@@ -12,7 +12,8 @@
 //! - [`exchange`]: one small file per exchange type, routing is pure.
 //! - [`queue`]: messages, consumers, credit and dispatch.
 //! - [`message`]: a published message, shared between queues without copying.
-//! - [`store`]: everything that touches sled.
+//! - [`store`]: everything that touches sled, and the segment files holding large bodies.
+//! - [`memory`]: resident size, and handing freed heap pages back to the system.
 //! - [`error`]: AMQP errors and where they close.
 //!
 //! # Data path
@@ -33,6 +34,7 @@ pub mod connection;
 pub mod error;
 pub mod exchange;
 pub mod field;
+pub mod memory;
 pub mod message;
 pub mod queue;
 pub mod server;

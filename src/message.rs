@@ -71,4 +71,17 @@ impl Message {
     pub fn size(&self) -> usize {
         self.body.len()
     }
+
+    /// What a queued message costs in memory beyond its body, properties and names: the
+    /// struct, its decoded properties and allocation headers (an estimate, for the budget).
+    pub const OVERHEAD: usize = std::mem::size_of::<Message>() + 64;
+
+    /// What this message is charged against the memory budget.
+    pub fn footprint(&self) -> usize {
+        Self::OVERHEAD
+            + self.body.len()
+            + self.raw_properties.len()
+            + self.exchange.len()
+            + self.routing_key.len()
+    }
 }

@@ -41,21 +41,23 @@ impl ServerHandle {
 
 /// Open the store, bind the listener and start accepting.
 pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
-    let store = Store::open(&config.storage.data_dir, config.storage.memory_budget)?;
+    let store = Store::open(&config.storage)?;
     let listener = TcpListener::bind((config.amqp.bind, config.amqp.port)).await?;
     let addr = listener.local_addr()?;
     let broker = Broker::new(config, store);
     let started = std::time::Instant::now();
-    tracing::debug!(rss_kib = rss_kib(), "store opened");
+    tracing::debug!(rss_kib = crate::memory::rss_kib(), "store opened");
     let (queues, messages) = broker.recover()?;
+    crate::memory::trim();
     tracing::info!(
         queues,
         messages,
         elapsed_ms = started.elapsed().as_millis() as u64,
-        rss_kib = rss_kib(),
+        rss_kib = crate::memory::rss_kib(),
         "recovered durable state"
     );
     let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(housekeeping(stop_rx.clone()));
     let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
     tracing::info!("Server startup complete; AMQP listening on {addr}");
     Ok(ServerHandle {
@@ -64,6 +66,19 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         stop,
         accept,
     })
+}
+
+/// Periodic chores until shutdown: hand freed memory back to the system.
+async fn housekeeping(mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::memory::TRIM_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let _ = tokio::task::spawn_blocking(crate::memory::trim).await;
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
@@ -125,15 +140,4 @@ async fn wait_for_signal() {
 #[cfg(not(unix))]
 async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Resident memory of this process in KiB (Linux), for startup and recovery logs.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
 }

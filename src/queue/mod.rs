@@ -10,7 +10,7 @@ mod ready;
 
 pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
 pub use ready::Budget;
-use ready::{Gone, ReadyList};
+use ready::{Gone, Home, ReadyList};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
@@ -33,11 +33,16 @@ pub struct Entry {
     pub persisted: bool,
 }
 
-/// Where a durable queue keeps its persistent messages.
-#[derive(Debug)]
-struct Persist {
-    store: Store,
-    prefix: Vec<u8>,
+impl Entry {
+    /// What the store must forget once this entry is settled.
+    fn gone(&self) -> Gone {
+        let home = if self.persisted {
+            Home::Stored
+        } else {
+            Home::Memory
+        };
+        (self.id, home)
+    }
 }
 
 /// One queue.
@@ -54,8 +59,13 @@ pub struct Queue {
     deleted: AtomicBool,
     /// `x-message-ttl` in milliseconds.
     message_ttl: Option<u64>,
-    /// Set for durable, non-exclusive queues: persistent messages go to the store.
-    persist: Option<Persist>,
+    /// Where messages are persisted and paged out.
+    store: Option<Store>,
+    /// Names this queue's pages of transient messages in the store.
+    serial: u64,
+    /// The key prefix of the queue's messages in the store: set for durable, non-exclusive
+    /// queues, whose persistent messages are written there.
+    prefix: Option<Vec<u8>>,
     state: Mutex<State>,
 }
 
@@ -90,13 +100,9 @@ impl Queue {
         arguments: FieldTable,
         store: Option<&Store>,
     ) -> Arc<Queue> {
-        let persist = match store {
-            Some(s) if durable && exclusive_owner.is_none() => Some(Persist {
-                store: s.clone(),
-                prefix: Store::queue_prefix(&vhost, &name),
-            }),
-            _ => None,
-        };
+        let prefix = (store.is_some() && durable && exclusive_owner.is_none())
+            .then(|| Store::queue_prefix(&vhost, &name));
+        let serial = store.map_or(0, Store::queue_serial);
         let budget = store.map_or_else(|| Budget::new(u64::MAX), |s| s.budget().clone());
         let message_ttl = arguments
             .inner()
@@ -105,7 +111,9 @@ impl Queue {
             .and_then(|v| u64::try_from(v).ok());
         Arc::new(Queue {
             message_ttl,
-            persist,
+            store: store.cloned(),
+            serial,
+            prefix,
             name,
             vhost,
             durable,
@@ -141,7 +149,7 @@ impl Queue {
 
     /// Whether this queue writes persistent messages to the store.
     pub fn is_persistent(&self) -> bool {
-        self.persist.is_some()
+        self.prefix.is_some()
     }
 
     /// Enqueue a message and hand it on if a consumer has credit. Returns the store ticket to
@@ -162,19 +170,20 @@ impl Queue {
         let id = st.next_id;
         st.next_id += 1;
         let mut ticket = None;
-        if let Some(p) = &self.persist {
+        if let (Some(store), Some(prefix)) = (&self.store, &self.prefix) {
             if msg.is_persistent() && ttl != Some(0) {
-                ticket = Some(p.store.put_message(&p.prefix, id, &msg)?);
+                ticket = Some(store.put_message(prefix, id, &msg)?);
             }
         }
         let persisted = ticket.is_some();
-        st.ready.push_back(Entry {
+        let entry = Entry {
             id,
             msg,
             redelivered: false,
             expires_at,
             persisted,
-        });
+        };
+        st.ready.push_back(entry, |e| self.page_out(e));
         self.dispatch(&mut st);
         if ttl == Some(0) {
             // TTL 0: delivered now to a consumer that can take it, or never.
@@ -193,29 +202,50 @@ impl Queue {
     }
 
     /// A recovered message whose body stays on disk until it is delivered.
-    pub fn restore_paged(&self, id: u64, size: usize, redelivered: bool) {
+    pub fn restore_paged(&self, id: u64, redelivered: bool) {
         let mut st = self.lock();
         st.next_id = st.next_id.max(id + 1);
-        st.ready.push_paged(id, size as u32, redelivered);
+        st.ready.push_paged(id, redelivered);
+    }
+
+    /// Write a transient message out to the store (the memory budget is spent).
+    fn page_out(&self, e: &Entry) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
+        match store.page_out(self.serial, e.id, &e.msg) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(queue = self.name, error = %err, "cannot page a message out");
+                false
+            }
+        }
     }
 
     /// Settled messages leave the store (lazily: no sync; at-least-once after a crash).
     fn forget(&self, gone: impl IntoIterator<Item = Gone>) {
-        let Some(p) = &self.persist else { return };
-        for (id, persisted) in gone {
-            if !persisted {
-                continue;
-            }
-            if let Err(err) = p.store.remove_message(&p.prefix, id) {
+        let Some(store) = &self.store else { return };
+        for (id, home) in gone {
+            let result = match (home, &self.prefix) {
+                (Home::Stored, Some(prefix)) => store.remove_message(prefix, id),
+                (Home::Paged, _) => store.drop_paged(self.serial, id),
+                _ => Ok(()),
+            };
+            if let Err(err) = result {
                 tracing::error!(queue = self.name, error = %err, "cannot remove a settled message");
             }
         }
     }
 
-    /// Read a paged-out body back.
-    fn load(&self, id: u64) -> Option<Arc<Message>> {
-        let p = self.persist.as_ref()?;
-        match p.store.get_message(&p.prefix, id) {
+    /// Read a paged-out message back.
+    fn load(&self, id: u64, home: Home) -> Option<Arc<Message>> {
+        let store = self.store.as_ref()?;
+        let read = match (home, &self.prefix) {
+            (Home::Stored, Some(prefix)) => store.get_message(prefix, id),
+            (Home::Paged, _) => store.page_in(self.serial, id),
+            _ => return None,
+        };
+        match read {
             Ok(Some(m)) => Some(m),
             Ok(None) => {
                 tracing::error!(
@@ -235,7 +265,7 @@ impl Queue {
     /// The head entry, its body in hand; unreadable paged-out messages are dropped.
     fn pop_ready(&self, st: &mut State) -> Option<Entry> {
         loop {
-            match st.ready.pop_front(&|id| self.load(id))? {
+            match st.ready.pop_front(&|id, home| self.load(id, home))? {
                 Ok(e) => return Some(e),
                 Err(gone) => self.forget([gone]),
             }
@@ -249,8 +279,10 @@ impl Queue {
 
     /// First delivery of a stored message: remember it, so a restart redelivers it flagged.
     fn mark_delivered(&self, e: &Entry) {
-        if let (Some(p), true, false) = (&self.persist, e.persisted, e.redelivered) {
-            if let Err(err) = p.store.mark_delivered(&p.prefix, e.id) {
+        if let (Some(store), Some(prefix), true, false) =
+            (&self.store, &self.prefix, e.persisted, e.redelivered)
+        {
+            if let Err(err) = store.mark_delivered(prefix, e.id) {
                 tracing::warn!(queue = self.name, error = %err, "cannot mark a delivery");
             }
         }
@@ -270,7 +302,7 @@ impl Queue {
             };
             self.mark_delivered(&entry);
             if st.consumers[idx].no_ack {
-                self.forget([(entry.id, entry.persisted)]);
+                self.forget([entry.gone()]);
             }
             let c = &mut st.consumers[idx];
             let event = ConnEvent::Deliver {
@@ -332,7 +364,7 @@ impl Queue {
     /// `count` deliveries to `consumer` (None for basic.get) were acked or rejected without
     /// requeue: give back credit and dispatch.
     pub fn settle(self: &Arc<Self>, consumer: Option<&ConsumerKey>, entries: &[Entry]) {
-        self.forget(entries.iter().map(|e| (e.id, e.persisted)));
+        self.forget(entries.iter().map(Entry::gone));
         let count = entries.len();
         let mut st = self.lock();
         st.unacked = st.unacked.saturating_sub(count);
@@ -378,7 +410,7 @@ impl Queue {
         let e = self.pop_ready(&mut st)?;
         self.mark_delivered(&e);
         if no_ack {
-            self.forget([(e.id, e.persisted)]);
+            self.forget([e.gone()]);
         } else {
             st.unacked += 1;
         }
@@ -405,7 +437,10 @@ impl Queue {
     pub fn delete(&self) -> (u32, Vec<Consumer>) {
         self.deleted.store(true, Ordering::Release);
         let mut st = self.lock();
-        let n = st.ready.drain().len() as u32;
+        let gone = st.ready.drain();
+        let n = gone.len() as u32;
+        // Stored messages went with the queue's records; pages of transient ones go here.
+        self.forget(gone.into_iter().filter(|g| g.1 == Home::Paged));
         (n, std::mem::take(&mut st.consumers))
     }
 }

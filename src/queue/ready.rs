@@ -1,6 +1,7 @@
-//! The ready list of a queue, with paging: a persistent message whose body would take the
-//! broker over its memory budget keeps only a small slot in RAM (id, size, flags); its body is
-//! read back from the store when it reaches the head and is delivered.
+//! The ready list of a queue, with paging: a message that would take the broker over its
+//! memory budget keeps only a small slot in RAM (id, flags); the message itself is in the
+//! store (persistent ones already are, transient ones are written out) and is read back when
+//! it reaches the head and is delivered.
 
 use super::Entry;
 use crate::message::Message;
@@ -55,20 +56,32 @@ impl Budget {
     }
 }
 
-/// A message waiting in a queue. `msg` is None while the body is paged out.
+/// Where a queued message's full copy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Home {
+    /// Only in memory (transient, or a queue that does not persist).
+    Memory,
+    /// In the store's `messages` tree (persistent, in a durable queue), maybe also in memory.
+    Stored,
+    /// Pushed out of memory to the store's `paged` tree (transient).
+    Paged,
+}
+
+/// A message waiting in a queue. `msg` is None while it is paged out.
 #[derive(Debug)]
 struct Slot {
     id: u64,
     msg: Option<Arc<Message>>,
-    /// Body bytes (kept small: a slot is what a paged-out message costs in RAM).
-    size: u32,
+    /// Bytes charged to the budget while `msg` is held (kept small: a slot is what a paged-out
+    /// message costs in RAM).
+    charged: u32,
     redelivered: bool,
     expires_at: Option<Instant>,
-    persisted: bool,
+    home: Home,
 }
 
-/// What leaves the list without being delivered: the store needs (id, persisted) to forget it.
-pub(super) type Gone = (u64, bool);
+/// What leaves the list without being delivered: the store needs (id, home) to forget it.
+pub(super) type Gone = (u64, Home);
 
 #[derive(Debug)]
 pub(super) struct ReadyList {
@@ -92,34 +105,64 @@ impl ReadyList {
         self.slots.is_empty()
     }
 
-    fn slot(&self, e: Entry, page_out: bool) -> Slot {
-        let size = e.msg.size() as u32;
-        let msg = if page_out && !self.budget.try_add(size as u64) {
-            None
+    fn home(e: &Entry) -> Home {
+        if e.persisted {
+            Home::Stored
         } else {
-            if !page_out {
-                self.budget.add(size as u64);
-            }
-            Some(e.msg)
-        };
-        Slot {
-            id: e.id,
-            msg,
-            size,
-            redelivered: e.redelivered,
-            expires_at: e.expires_at,
-            persisted: e.persisted,
+            Home::Memory
         }
     }
 
-    /// Append a new message; a persisted one is paged out if the budget is spent.
-    pub(super) fn push_back(&mut self, e: Entry) {
-        let page_out = e.persisted;
-        let s = self.slot(e, page_out);
+    /// A slot holding the message in memory, charged to the budget even beyond it.
+    fn held(&self, e: Entry) -> Slot {
+        let charged = e.msg.footprint() as u32;
+        self.budget.add(charged as u64);
+        Slot {
+            id: e.id,
+            home: Self::home(&e),
+            msg: Some(e.msg),
+            charged,
+            redelivered: e.redelivered,
+            expires_at: e.expires_at,
+        }
+    }
+
+    fn paged(id: u64, home: Home, redelivered: bool, expires_at: Option<Instant>) -> Slot {
+        Slot {
+            id,
+            msg: None,
+            charged: 0,
+            redelivered,
+            expires_at,
+            home,
+        }
+    }
+
+    /// Append a new message. Beyond the budget a persistent one keeps only its slot (its
+    /// record is in the store already), and a transient one is handed to `page_out`, which
+    /// writes it to the store and says whether it did.
+    pub(super) fn push_back(&mut self, e: Entry, page_out: impl FnOnce(&Entry) -> bool) {
+        let charge = e.msg.footprint() as u64;
+        let s = if self.budget.try_add(charge) {
+            Slot {
+                id: e.id,
+                home: Self::home(&e),
+                msg: Some(e.msg),
+                charged: charge as u32,
+                redelivered: e.redelivered,
+                expires_at: e.expires_at,
+            }
+        } else if e.persisted {
+            Self::paged(e.id, Home::Stored, e.redelivered, e.expires_at)
+        } else if page_out(&e) {
+            Self::paged(e.id, Home::Paged, e.redelivered, e.expires_at)
+        } else {
+            self.held(e)
+        };
         self.slots.push_back(s);
     }
 
-    /// Append a message recovered from the store, keeping its body only while it fits.
+    /// Append a message recovered from the store, keeping it in memory while it fits.
     pub(super) fn push_recovered(&mut self, id: u64, msg: Arc<Message>, redelivered: bool) {
         let e = Entry {
             id,
@@ -128,26 +171,18 @@ impl ReadyList {
             expires_at: None,
             persisted: true,
         };
-        let s = self.slot(e, true);
-        self.slots.push_back(s);
+        self.push_back(e, |_| false);
     }
 
-    /// Append a recovered message whose body stays on disk.
-    pub(super) fn push_paged(&mut self, id: u64, size: u32, redelivered: bool) {
-        let s = Slot {
-            id,
-            msg: None,
-            size,
-            redelivered,
-            expires_at: None,
-            persisted: true,
-        };
-        self.slots.push_back(s);
+    /// Append a recovered message that stays on disk.
+    pub(super) fn push_paged(&mut self, id: u64, redelivered: bool) {
+        self.slots
+            .push_back(Self::paged(id, Home::Stored, redelivered, None));
     }
 
     /// Put a requeued entry back at its place by id (its body is in hand, so it stays).
     pub(super) fn insert_sorted(&mut self, e: Entry) {
-        let s = self.slot(e, false);
+        let s = self.held(e);
         match self.slots.front() {
             Some(f) if f.id < s.id => {
                 let pos = self.slots.partition_point(|x| x.id < s.id);
@@ -157,20 +192,25 @@ impl ReadyList {
         }
     }
 
-    fn unslot(&self, s: Slot, load: &dyn Fn(u64) -> Option<Arc<Message>>) -> Result<Entry, Gone> {
+    fn unslot(
+        &self,
+        s: Slot,
+        load: &dyn Fn(u64, Home) -> Option<Arc<Message>>,
+    ) -> Result<Entry, Gone> {
         let msg = match s.msg {
             Some(m) => {
-                self.budget.release(s.size as u64);
+                self.budget.release(s.charged as u64);
                 m
             }
-            None => load(s.id).ok_or((s.id, s.persisted))?,
+            None => load(s.id, s.home).ok_or((s.id, s.home))?,
         };
         Ok(Entry {
             id: s.id,
             msg,
             redelivered: s.redelivered,
             expires_at: s.expires_at,
-            persisted: s.persisted,
+            // Paged in: the page is gone, the message is only in hand now.
+            persisted: s.home == Home::Stored,
         })
     }
 
@@ -178,15 +218,19 @@ impl ReadyList {
     /// could not be read (the caller logs and forgets it).
     pub(super) fn pop_front(
         &mut self,
-        load: &dyn Fn(u64) -> Option<Arc<Message>>,
+        load: &dyn Fn(u64, Home) -> Option<Arc<Message>>,
     ) -> Option<Result<Entry, Gone>> {
         let s = self.slots.pop_front()?;
+        // A drained deep queue gives its index memory back.
+        if self.slots.capacity() > 4096 && self.slots.len() * 4 < self.slots.capacity() {
+            self.slots.shrink_to(self.slots.len() * 2);
+        }
         Some(self.unslot(s, load))
     }
 
     /// Put an entry just taken from the head back (its consumer went away).
     pub(super) fn push_front(&mut self, e: Entry) {
-        let s = self.slot(e, false);
+        let s = self.held(e);
         self.slots.push_front(s);
     }
 
@@ -194,10 +238,8 @@ impl ReadyList {
     pub(super) fn pop_back_if(&mut self, id: u64) -> Option<Gone> {
         if self.slots.back().is_some_and(|s| s.id == id) {
             let s = self.slots.pop_back()?;
-            if s.msg.is_some() {
-                self.budget.release(s.size as u64);
-            }
-            return Some((s.id, s.persisted));
+            self.budget.release(s.charged as u64);
+            return Some((s.id, s.home));
         }
         None
     }
@@ -211,10 +253,8 @@ impl ReadyList {
             .is_some_and(|s| s.expires_at.is_some_and(|t| t <= now))
         {
             if let Some(s) = self.slots.pop_front() {
-                if s.msg.is_some() {
-                    self.budget.release(s.size as u64);
-                }
-                gone.push((s.id, s.persisted));
+                self.budget.release(s.charged as u64);
+                gone.push((s.id, s.home));
             }
         }
         gone
@@ -226,10 +266,8 @@ impl ReadyList {
         slots
             .into_iter()
             .map(|s| {
-                if s.msg.is_some() {
-                    self.budget.release(s.size as u64);
-                }
-                (s.id, s.persisted)
+                self.budget.release(s.charged as u64);
+                (s.id, s.home)
             })
             .collect()
     }

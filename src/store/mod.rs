@@ -7,20 +7,33 @@
 //! handed to a consumer, which come back redelivered after a restart). Consumer acks remove
 //! keys without a sync: after a crash an acked message may come back (at-least-once); a
 //! confirmed one never goes missing.
+//!
+//! `paged` holds transient messages that a queue pushed out of memory (key: the queue's
+//! serial number, then the message id); it is emptied at every start. `meta` holds the store's
+//! own counters. Bodies of [`bodies::BODY_THRESHOLD`] bytes or more live in segment files
+//! (see [`bodies`]); the sled record then holds a reference instead of the body.
 
+pub mod bodies;
 pub mod encoding;
 mod recover;
 mod sync;
 
-pub use recover::{Recovered, RecoveredBinding, RecoveredExchange, RecoveredQueue};
+pub use recover::{Recovered, RecoveredBinding, RecoveredExchange, RecoveredQueue, StoredMessage};
 
+use crate::config::StorageConfig;
 use crate::error::BrokerError;
 use crate::message::Message;
 use crate::queue::Budget;
+use bodies::{Bodies, BodyRef, BODY_THRESHOLD};
 use encoding::{flag, key, push_part, table_bytes};
-use std::path::Path;
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use sync::Syncer;
+
+/// Tags naming, in a body segment, the tree of the record that owns a body.
+const TAG_MESSAGES: u8 = 1;
+const TAG_PAGED: u8 = 2;
 
 /// The on-disk store of one broker. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -31,11 +44,24 @@ pub struct Store {
     bindings: sled::Tree,
     messages: sled::Tree,
     delivered: sled::Tree,
+    paged: sled::Tree,
+    bodies: Arc<Bodies>,
+    /// The store's directory, for `syncfs`.
+    dir: Arc<File>,
     syncer: Arc<Syncer>,
-    /// Message bodies held in queues' RAM across the broker; beyond it, persistent bodies
-    /// stay on disk only.
+    /// Message bodies held in queues' RAM across the broker; beyond it, bodies stay on disk.
     budget: Arc<Budget>,
-    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Serial numbers of queues, naming their records in `paged`.
+    serials: Arc<AtomicU64>,
+    workers: Arc<std::sync::Mutex<Option<Workers>>>,
+}
+
+/// The store's background threads.
+#[derive(Debug)]
+struct Workers {
+    sync: std::thread::JoinHandle<()>,
+    compact: std::thread::JoinHandle<()>,
+    stop_compaction: std::sync::mpsc::Sender<()>,
 }
 
 /// Where a binding leads, as stored.
@@ -47,35 +73,70 @@ pub enum DestKind {
 pub type StoreResult<T> = Result<T, sled::Error>;
 
 impl Store {
-    /// Open (or create) the store under `data_dir` and start its sync thread.
-    pub fn open(data_dir: &Path, memory_budget: u64) -> Result<Store, BrokerError> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join("store");
+    /// Open (or create) the store under `data_dir` and start its sync and compaction threads.
+    pub fn open(cfg: &StorageConfig) -> Result<Store, BrokerError> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let path = cfg.data_dir.join("store");
         let db = sled::Config::new()
             .path(&path)
             // sled's default page cache is 1 GiB; the broker keeps its own index in memory
             // and bounds message bodies with its memory budget.
-            .cache_capacity(32 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
             .open()?;
-        let dir = std::fs::File::open(&path)?;
-        let syncer = Syncer::new();
-        let thread = {
-            let (s, db) = (syncer.clone(), db.clone());
-            std::thread::Builder::new()
-                .name("warren-sync".into())
-                .spawn(move || s.run(db, dir))?
-        };
-        Ok(Store {
+        // Pages of transient messages do not outlive the process that wrote them.
+        db.drop_tree("paged")?;
+        let dir = Arc::new(File::open(&path)?);
+        let bodies = Arc::new(Bodies::open(
+            &path.join("bodies"),
+            cfg.segment_size,
+            db.open_tree("meta")?,
+        )?);
+        let store = Store {
             exchanges: db.open_tree("exchanges")?,
             queues: db.open_tree("queues")?,
             bindings: db.open_tree("bindings")?,
             messages: db.open_tree("messages")?,
             delivered: db.open_tree("delivered")?,
+            paged: db.open_tree("paged")?,
+            bodies,
+            dir,
             db,
-            syncer,
-            budget: Budget::new(memory_budget),
-            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
-        })
+            syncer: Syncer::new(),
+            budget: Budget::new(cfg.memory_budget),
+            serials: Arc::new(AtomicU64::new(0)),
+            workers: Arc::new(std::sync::Mutex::new(None)),
+        };
+        let sync = {
+            let (s, db, dir) = (store.syncer.clone(), store.db.clone(), store.dir.clone());
+            std::thread::Builder::new()
+                .name("warren-sync".into())
+                .spawn(move || s.run(db, &dir))?
+        };
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let compact = {
+            let s = store.clone();
+            std::thread::Builder::new()
+                .name("warren-compact".into())
+                .spawn(move || {
+                    use std::sync::mpsc::RecvTimeoutError;
+                    let tick = std::time::Duration::from_secs(1);
+                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                        while let Some(seg) = s.bodies.compaction_candidate() {
+                            if let Err(e) = s.compact(seg) {
+                                s.bodies.finish_compaction(seg);
+                                tracing::error!(segment = seg, error = %e, "compaction failed");
+                                break;
+                            }
+                        }
+                    }
+                })?
+        };
+        *store.workers.lock().unwrap_or_else(|p| p.into_inner()) = Some(Workers {
+            sync,
+            compact,
+            stop_compaction: stop,
+        });
+        Ok(store)
     }
 
     pub fn syncer(&self) -> &Arc<Syncer> {
@@ -86,14 +147,39 @@ impl Store {
         &self.budget
     }
 
-    /// Flush outstanding writes and stop the sync thread (on shutdown).
+    /// Stop the background threads and flush outstanding writes (on shutdown). A compaction
+    /// under way finishes first; one cut short by a crash leaves both copies of a body on
+    /// disk, never neither.
     pub fn close(&self) -> Result<(), BrokerError> {
         self.syncer.stop();
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
+        let workers = self
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(w) = workers {
+            drop(w.stop_compaction);
+            let _ = w.sync.join();
+            let _ = w.compact.join();
         }
         self.db.flush()?;
         Ok(())
+    }
+
+    /// A serial number for a new queue, naming its pages of transient messages.
+    pub fn queue_serial(&self) -> u64 {
+        self.serials.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// (segment files, bytes) of message bodies on disk, for tests and metrics.
+    pub fn body_usage(&self) -> (usize, u64) {
+        self.bodies.usage()
+    }
+
+    /// Called once recovery has read every stored message: body segments nothing refers to
+    /// are deleted, sparse ones compacted.
+    pub fn finish_recovery(&self) {
+        self.bodies.finish_recovery();
     }
 
     pub fn put_exchange(
@@ -146,14 +232,22 @@ impl Store {
     /// Remove all messages of a queue.
     pub fn purge(&self, vhost: &str, name: &str) -> StoreResult<()> {
         let prefix = key(&[vhost.as_bytes(), name.as_bytes()]);
-        for tree in [&self.messages, &self.delivered] {
-            let mut batch = sled::Batch::default();
-            for k in tree.scan_prefix(&prefix).keys() {
-                batch.remove(k?);
-            }
-            tree.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        let mut released = Vec::new();
+        for kv in self.messages.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            batch.remove(k);
+            released.push(v);
         }
-        Ok(())
+        self.messages.apply_batch(batch)?;
+        for v in released {
+            self.release(&v);
+        }
+        let mut batch = sled::Batch::default();
+        for k in self.delivered.scan_prefix(&prefix).keys() {
+            batch.remove(k?);
+        }
+        self.delivered.apply_batch(batch)
     }
 
     fn binding_key(
@@ -227,29 +321,81 @@ impl Store {
         k
     }
 
-    /// Write a persistent message; returns the ticket to wait on before confirming it.
-    pub fn put_message(&self, prefix: &[u8], id: u64, msg: &Message) -> StoreResult<u64> {
+    /// The sled value of a message: its body inline, or in a segment when it is large.
+    fn encode_message(&self, tag: u8, k: &[u8], msg: &Message) -> StoreResult<Vec<u8>> {
+        let external = if msg.body.len() >= BODY_THRESHOLD {
+            Some(self.bodies.append(tag, k, &msg.body)?)
+        } else {
+            None
+        };
+        let body_len = match external {
+            Some(_) => BodyRef::ENCODED_LEN,
+            None => msg.body.len(),
+        };
         let mut v = Vec::with_capacity(
-            16 + msg.exchange.len()
-                + msg.routing_key.len()
-                + msg.raw_properties.len()
-                + msg.body.len(),
+            20 + msg.exchange.len() + msg.routing_key.len() + msg.raw_properties.len() + body_len,
         );
         push_part(&mut v, msg.exchange.as_bytes());
         push_part(&mut v, msg.routing_key.as_bytes());
         push_part(&mut v, &msg.raw_properties);
-        push_part(&mut v, &msg.body);
-        self.messages.insert(Self::message_key(prefix, id), v)?;
+        match external {
+            Some(r) => {
+                push_part(&mut v, b"");
+                push_part(&mut v, &r.encode());
+            }
+            None => push_part(&mut v, &msg.body),
+        }
+        Ok(v)
+    }
+
+    /// Decode a message value, reading its body from its segment if it has one.
+    fn decode_message(&self, tag: u8, k: &[u8], v: &[u8]) -> Option<Arc<Message>> {
+        let r = StoredRecord::parse(v)?;
+        let body = match r.body {
+            StoredBody::Inline(b) => bytes::Bytes::copy_from_slice(b),
+            StoredBody::External(b) => self.bodies.read(b, tag, k)?,
+        };
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Message::from_stored(
+            text(r.exchange),
+            text(r.routing_key),
+            bytes::Bytes::copy_from_slice(r.properties),
+            body,
+        )
+    }
+
+    /// Give back the segment space of a removed value.
+    fn release(&self, v: &[u8]) {
+        if let Some(StoredBody::External(r)) = StoredRecord::parse(v).map(|r| r.body) {
+            self.bodies.release(r);
+        }
+    }
+
+    /// Write a persistent message; returns the ticket to wait on before confirming it.
+    pub fn put_message(&self, prefix: &[u8], id: u64, msg: &Message) -> StoreResult<u64> {
+        let k = Self::message_key(prefix, id);
+        let v = self.encode_message(TAG_MESSAGES, &k, msg)?;
+        self.messages.insert(k, v)?;
         Ok(self.syncer.ticket())
     }
 
     /// Read one stored message back (a paged-out body reaching the head of its queue).
     pub fn get_message(&self, prefix: &[u8], id: u64) -> StoreResult<Option<Arc<Message>>> {
-        let Some(v) = self.messages.get(Self::message_key(prefix, id))? else {
-            return Ok(None);
-        };
-        Ok(decode_message(&v)
-            .and_then(|(x, rk, props, body)| Message::from_stored(x, rk, props, body)))
+        let k = Self::message_key(prefix, id);
+        // Compaction may move the body between reading the record and reading the body:
+        // then the record has changed, and reading it again finds the new place.
+        for _ in 0..3 {
+            let Some(v) = self.messages.get(&k)? else {
+                return Ok(None);
+            };
+            if let Some(m) = self.decode_message(TAG_MESSAGES, &k, &v) {
+                return Ok(Some(m));
+            }
+            if self.messages.get(&k)?.as_deref() == Some(&v[..]) {
+                return Ok(None);
+            }
+        }
+        Ok(None)
     }
 
     /// The message was handed to a consumer: after a restart it comes back redelivered.
@@ -261,26 +407,137 @@ impl Store {
     /// The message is settled (acked, rejected, expired): forget it.
     pub fn remove_message(&self, prefix: &[u8], id: u64) -> StoreResult<()> {
         let k = Self::message_key(prefix, id);
-        self.messages.remove(&k)?;
+        if let Some(v) = self.messages.remove(&k)? {
+            self.release(&v);
+        }
         self.delivered.remove(&k)?;
+        Ok(())
+    }
+
+    fn paged_key(serial: u64, id: u64) -> [u8; 16] {
+        let mut k = [0; 16];
+        k[..8].copy_from_slice(&serial.to_be_bytes());
+        k[8..].copy_from_slice(&id.to_be_bytes());
+        k
+    }
+
+    /// Push a transient message out of memory (no sync: it does not survive a restart).
+    pub fn page_out(&self, serial: u64, id: u64, msg: &Message) -> StoreResult<()> {
+        let k = Self::paged_key(serial, id);
+        let v = self.encode_message(TAG_PAGED, &k, msg)?;
+        self.paged.insert(k, v)?;
+        Ok(())
+    }
+
+    /// Take a paged-out transient message back into memory.
+    pub fn page_in(&self, serial: u64, id: u64) -> StoreResult<Option<Arc<Message>>> {
+        let k = Self::paged_key(serial, id);
+        let Some(v) = self.paged.remove(k)? else {
+            return Ok(None);
+        };
+        // Removed first, so compaction can no longer move it; released after the read.
+        let m = self.decode_message(TAG_PAGED, &k, &v);
+        self.release(&v);
+        Ok(m)
+    }
+
+    /// Forget a paged-out transient message.
+    pub fn drop_paged(&self, serial: u64, id: u64) -> StoreResult<()> {
+        if let Some(v) = self.paged.remove(Self::paged_key(serial, id))? {
+            self.release(&v);
+        }
+        Ok(())
+    }
+
+    /// Move the live bodies of a sparse segment to the active one, make the moves durable,
+    /// then let the segment go (see [`bodies`]).
+    fn compact(&self, seg: u64) -> StoreResult<()> {
+        let mut moved = 0usize;
+        for rec in self.bodies.records(seg)? {
+            let tree = match rec.tag {
+                TAG_MESSAGES => &self.messages,
+                TAG_PAGED => &self.paged,
+                _ => continue,
+            };
+            let Some(v) = tree.get(&rec.key)? else {
+                continue;
+            };
+            let Some(stored) = StoredRecord::parse(&v) else {
+                continue;
+            };
+            if stored.body != StoredBody::External(rec.body) {
+                continue;
+            }
+            let Some(body) = self.bodies.read(rec.body, rec.tag, &rec.key) else {
+                continue;
+            };
+            let new = self.bodies.append(rec.tag, &rec.key, &body)?;
+            let nv = stored.with_body_ref(new);
+            match tree.compare_and_swap(&rec.key, Some(&v), Some(nv))? {
+                Ok(()) => {
+                    self.bodies.release(rec.body);
+                    moved += 1;
+                }
+                // Settled meanwhile: the copy is garbage.
+                Err(_) => self.bodies.release(new),
+            }
+        }
+        self.db.flush()?;
+        sync::syncfs(&self.dir).map_err(|e| sled::Error::Io(std::io::Error::other(e)))?;
+        self.bodies.finish_compaction(seg);
+        tracing::debug!(segment = seg, moved, "compacted a body segment");
         Ok(())
     }
 }
 
-/// A stored message: exchange, routing key, raw properties and body, sharing one buffer.
-/// The body size of a stored message, without copying it.
-pub(crate) fn stored_body_len(v: &[u8]) -> Option<usize> {
-    encoding::parts(v)
-        .filter(|p| p.len() == 4)
-        .map(|p| p[3].len())
+/// Where a stored message's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredBody<'a> {
+    Inline(&'a [u8]),
+    External(BodyRef),
 }
 
-pub(crate) fn decode_message(v: &[u8]) -> Option<(String, String, bytes::Bytes, bytes::Bytes)> {
-    let v = bytes::Bytes::copy_from_slice(v);
-    let p = encoding::parts(&v)?;
-    if p.len() != 4 {
-        return None;
+/// A message value as stored in sled: exchange, routing key, raw properties, then either the
+/// body or an empty part and a [`BodyRef`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRecord<'a> {
+    pub exchange: &'a [u8],
+    pub routing_key: &'a [u8],
+    pub properties: &'a [u8],
+    pub body: StoredBody<'a>,
+}
+
+impl<'a> StoredRecord<'a> {
+    pub fn parse(v: &'a [u8]) -> Option<StoredRecord<'a>> {
+        let p = encoding::parts(v)?;
+        let body = match p.len() {
+            4 => StoredBody::Inline(p[3]),
+            5 if p[3].is_empty() => StoredBody::External(BodyRef::decode(p[4])?),
+            _ => return None,
+        };
+        Some(StoredRecord {
+            exchange: p[0],
+            routing_key: p[1],
+            properties: p[2],
+            body,
+        })
     }
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    Some((text(p[0]), text(p[1]), v.slice_ref(p[2]), v.slice_ref(p[3])))
+
+    pub fn body_len(&self) -> usize {
+        match self.body {
+            StoredBody::Inline(b) => b.len(),
+            StoredBody::External(r) => r.len as usize,
+        }
+    }
+
+    /// The same record with its body at `r`.
+    fn with_body_ref(&self, r: BodyRef) -> Vec<u8> {
+        key(&[
+            self.exchange,
+            self.routing_key,
+            self.properties,
+            b"",
+            &r.encode(),
+        ])
+    }
 }

@@ -1,8 +1,28 @@
 //! Reading the store back at startup.
 
 use super::encoding::{parts, table_from};
-use super::Store;
+use super::{Store, StoredBody, StoredRecord, TAG_MESSAGES};
+use crate::message::Message;
 use amq_protocol::types::FieldTable;
+use std::sync::Arc;
+
+/// A persistent message found in the store at startup.
+pub struct StoredMessage<'a> {
+    store: &'a Store,
+    key: &'a [u8],
+    value: &'a [u8],
+    pub body_len: usize,
+    pub id: u64,
+    pub redelivered: bool,
+}
+
+impl StoredMessage<'_> {
+    /// The whole message, its body read from its segment if it has one.
+    pub fn load(&self) -> Option<Arc<Message>> {
+        self.store
+            .decode_message(TAG_MESSAGES, self.key, self.value)
+    }
+}
 
 pub struct RecoveredExchange {
     pub vhost: String,
@@ -43,25 +63,39 @@ fn text(b: &[u8]) -> String {
 }
 
 impl Store {
-    /// A queue's stored messages, in order, handed to `f` one at a time as (id, raw stored
-    /// value, redelivered), so that recovery never holds more than the queue keeps and can
-    /// skip decoding bodies that will stay paged out.
+    /// A queue's stored messages, in order, handed to `f` one at a time, so that recovery
+    /// never holds more than the queue keeps and can leave bodies that will stay paged out
+    /// unread. Counts the references to body segments on the way. Returns how many records
+    /// could not be decoded.
     pub fn recover_messages(
         &self,
         vhost: &str,
         queue: &str,
-        mut f: impl FnMut(u64, &[u8], bool),
+        mut f: impl FnMut(StoredMessage<'_>),
     ) -> Result<usize, sled::Error> {
         let prefix = Store::queue_prefix(vhost, queue);
         let mut corrupt = 0;
         for kv in self.messages.scan_prefix(&prefix) {
             let (k, v) = kv?;
-            let Ok(id) = <[u8; 8]>::try_from(&k[prefix.len()..]) else {
+            let (Ok(id), Some(record)) = (
+                <[u8; 8]>::try_from(&k[prefix.len()..]),
+                StoredRecord::parse(&v),
+            ) else {
                 corrupt += 1;
                 continue;
             };
+            if let StoredBody::External(r) = record.body {
+                self.bodies.note_live(r);
+            }
             let redelivered = self.delivered.contains_key(&k)?;
-            f(u64::from_be_bytes(id), &v, redelivered);
+            f(StoredMessage {
+                store: self,
+                key: &k,
+                value: &v,
+                body_len: record.body_len(),
+                id: u64::from_be_bytes(id),
+                redelivered,
+            });
         }
         Ok(corrupt)
     }

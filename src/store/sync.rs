@@ -92,7 +92,7 @@ impl Syncer {
     }
 
     /// The sync thread's loop: wait for waiters, flush and sync once for all of them.
-    pub fn run(&self, db: sled::Db, dir: File) {
+    pub fn run(&self, db: sled::Db, dir: &File) {
         loop {
             let target = {
                 let mut st = self.lock();
@@ -111,7 +111,7 @@ impl Syncer {
             let result = db
                 .flush()
                 .map_err(|e| e.to_string())
-                .and_then(|_| syncfs(&dir));
+                .and_then(|_| syncfs(dir));
             self.rounds.fetch_add(1, Ordering::Relaxed);
             let mut st = self.lock();
             let (ready, rest): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut st.waiters)
@@ -148,7 +148,7 @@ impl Syncer {
 
 /// Commit every file of the filesystem holding `dir` (see the module comment for why).
 #[cfg(target_os = "linux")]
-fn syncfs(dir: &File) -> Result<(), String> {
+pub(super) fn syncfs(dir: &File) -> Result<(), String> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: syncfs only reads the file descriptor, which `dir` keeps open for the call.
     let ret = unsafe { libc::syncfs(dir.as_raw_fd()) };
@@ -160,6 +160,6 @@ fn syncfs(dir: &File) -> Result<(), String> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn syncfs(dir: &File) -> Result<(), String> {
+pub(super) fn syncfs(dir: &File) -> Result<(), String> {
     dir.sync_all().map_err(|e| e.to_string())
 }

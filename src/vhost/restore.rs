@@ -34,26 +34,30 @@ impl VHost {
             Some(self.store()),
         );
         let mut n = 0;
-        let mut unreadable = 0;
-        let corrupt =
-            self.store()
-                .recover_messages(&self.name, &q.name, |id, stored, redelivered| {
-                    let restored = if self.store().budget().fits(stored.len() as u64) {
-                        crate::store::decode_message(stored)
-                            .and_then(|(x, rk, props, body)| {
-                                Message::from_stored(x, rk, props, body)
-                            })
-                            .map(|msg| queue.restore(id, msg, redelivered))
-                    } else {
-                        crate::store::stored_body_len(stored)
-                            .map(|len| queue.restore_paged(id, len, redelivered))
-                    };
-                    match restored {
-                        Some(()) => n += 1,
-                        None => unreadable += 1,
-                    }
-                })?;
-        let corrupt = corrupt + unreadable;
+        let mut unreadable = Vec::new();
+        let corrupt = self.store().recover_messages(&self.name, &q.name, |m| {
+            // Bodies stay on disk once the memory budget is spent.
+            let fits = self
+                .store()
+                .budget()
+                .fits((m.body_len + Message::OVERHEAD) as u64);
+            if !fits {
+                queue.restore_paged(m.id, m.redelivered);
+                n += 1;
+            } else if let Some(msg) = m.load() {
+                queue.restore(m.id, msg, m.redelivered);
+                n += 1;
+            } else {
+                unreadable.push(m.id);
+            }
+        })?;
+        // A body that is gone belongs to a message settled before a crash whose record's
+        // removal had not reached the disk yet, or one that was never confirmed.
+        let prefix = crate::store::Store::queue_prefix(&self.name, &q.name);
+        for id in &unreadable {
+            self.store().remove_message(&prefix, *id)?;
+        }
+        let corrupt = corrupt + unreadable.len();
         if corrupt > 0 {
             tracing::warn!(queue = q.name, corrupt, "skipped undecodable messages");
         }
