@@ -96,6 +96,8 @@ struct Segment {
     sealed: bool,
     /// Under compaction: a release does not delete it.
     compacting: bool,
+    /// A compaction left live bodies in it (unreadable ones): never chosen again.
+    stuck: bool,
 }
 
 #[derive(Debug)]
@@ -154,6 +156,7 @@ impl Bodies {
                     live_bytes: 0,
                     sealed: true,
                     compacting: false,
+                    stuck: false,
                 },
             );
         }
@@ -238,6 +241,7 @@ impl Bodies {
                 live_bytes: 0,
                 sealed: false,
                 compacting: false,
+                stuck: false,
             },
         );
         inner.active = Some(id);
@@ -311,7 +315,7 @@ impl Bodies {
             return None;
         }
         let id = sealed()
-            .filter(|(_, s)| s.live > 0)
+            .filter(|(_, s)| s.live > 0 && !s.stuck)
             .min_by_key(|(_, s)| s.live_bytes * 1000 / s.size.max(1))
             .map(|(id, _)| *id)?;
         inner.segments.get_mut(&id)?.compacting = true;
@@ -372,6 +376,9 @@ impl Bodies {
             s.compacting = false;
             if s.live == 0 {
                 self.reclaim(&mut inner, id);
+            } else {
+                s.stuck = true;
+                tracing::warn!(segment = id, live = s.live, "bodies left after compaction");
             }
         }
     }

@@ -232,16 +232,12 @@ impl Store {
     /// Remove all messages of a queue.
     pub fn purge(&self, vhost: &str, name: &str) -> StoreResult<()> {
         let prefix = key(&[vhost.as_bytes(), name.as_bytes()]);
-        let mut batch = sled::Batch::default();
-        let mut released = Vec::new();
-        for kv in self.messages.scan_prefix(&prefix) {
-            let (k, v) = kv?;
-            batch.remove(k);
-            released.push(v);
-        }
-        self.messages.apply_batch(batch)?;
-        for v in released {
-            self.release(&v);
+        // One removal per key: the value removed is the one whose body is released, even if
+        // compaction switched it to a new place since the scan.
+        for k in self.messages.scan_prefix(&prefix).keys() {
+            if let Some(v) = self.messages.remove(k?)? {
+                self.release(&v);
+            }
         }
         let mut batch = sled::Batch::default();
         for k in self.delivered.scan_prefix(&prefix).keys() {
