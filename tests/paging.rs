@@ -300,6 +300,9 @@ async fn sparse_segments_are_compacted_and_survivors_stay_intact() {
     let b = b.restart().await;
     let ch = open(&b.connect().await).await;
     let got = drain(&ch, "deep").await;
-    let expected: Vec<Vec<u8>> = (0..400u32).filter(|i| i.is_multiple_of(10)).map(body).collect();
+    let expected: Vec<Vec<u8>> = (0..400u32)
+        .filter(|i| i.is_multiple_of(10))
+        .map(body)
+        .collect();
     assert_eq!(got, expected);
 }
