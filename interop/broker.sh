@@ -20,7 +20,7 @@ oracle_env() {
   local state=$1 port
   port=$(cat "$state/port")
   export RABBITMQ_NODENAME=interop$port@localhost RABBITMQ_NODE_PORT=$port
-  export RABBITMQ_DIST_PORT=$((port + 20000))
+  export RABBITMQ_DIST_PORT=$(cat "$state/distport")
   export RABBITMQ_CONFIG_FILE=$state/rabbitmq.conf
   export RABBITMQ_ENABLED_PLUGINS_FILE=$state/enabled_plugins
   export RABBITMQ_MNESIA_BASE=$state/mnesia RABBITMQ_LOG_BASE=$state/rlog
@@ -41,7 +41,7 @@ start_warren() {
   bin=${WARREN_BIN:-$root/target/release/warren}
   [ -x "$bin" ] || die "no warren binary at $bin (cargo build --release)"
   WARREN_LOG=${WARREN_LOG:-info} "$bin" --amqp-port "$port" --data-dir "$state/data" \
-    >>"$state/log" 2>&1 &
+    >"$state/log" 2>&1 &
   echo $! >"$state/pid"
   for _ in $(seq 300); do
     grep -q "listening on .*:$port" "$state/log" 2>/dev/null && return 0
@@ -97,6 +97,9 @@ case $cmd in
     mkdir -p "$state"
     echo "$kind" >"$state/kind"
     echo "$port" >"$state/port"
+    # Erlang distribution needs a port of its own (kept across restarts).
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
+      >"$state/distport"
     "start_$kind" "$state"
     ;;
   stop|restart)

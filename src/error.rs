@@ -75,13 +75,15 @@ pub struct AmqpError {
 impl AmqpError {
     pub fn new(code: ReplyCode, detail: impl fmt::Display) -> AmqpError {
         let mut text = format!("{} - {}", code.name(), detail);
-        // A reply text is a short string: at most 255 bytes, cut on a character boundary.
+        // A reply text is a short string: as RabbitMQ, a longer one is cut to 252 bytes (on
+        // a character boundary) followed by "...".
         if text.len() > 255 {
-            let mut end = 255;
+            let mut end = 252;
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
             text.truncate(end);
+            text.push_str("...");
         }
         AmqpError {
             code,
@@ -166,3 +168,21 @@ impl From<BrokerError> for AmqpError {
 }
 
 pub type AmqpResult<T> = Result<T, AmqpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_reply_texts_are_cut_as_rabbitmq_does() {
+        let e = AmqpError::new(ReplyCode::ResourceLocked, "x".repeat(300));
+        assert_eq!(e.text.len(), 255);
+        assert_eq!(&e.text[240..], "xxxxxxxxxxxx...");
+        // Byte 252 falls inside a two-byte character: the cut moves before it.
+        let e = AmqpError::new(ReplyCode::ResourceLocked, format!("x{}", "é".repeat(200)));
+        assert_eq!(e.text.len(), 254);
+        assert!(e.text.ends_with("é..."));
+        let short = AmqpError::new(ReplyCode::NotFound, "no queue 'q' in vhost '/'");
+        assert_eq!(short.text, "NOT_FOUND - no queue 'q' in vhost '/'");
+    }
+}

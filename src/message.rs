@@ -54,6 +54,28 @@ impl Message {
         }
     }
 
+    /// The same message without the header `name` (its properties re-encoded).
+    pub fn without_header(&self, name: &str) -> Arc<Message> {
+        let mut properties = self.properties.clone();
+        if let Some(h) = properties.headers() {
+            let mut kept = amq_protocol::types::FieldTable::default();
+            for (k, v) in h.inner().iter().filter(|(k, _)| k.as_str() != name) {
+                kept.insert(k.clone(), v.clone());
+            }
+            properties = properties.with_headers(kept);
+        }
+        let raw = amq_protocol::protocol::basic::gen_properties(&properties)(Vec::new().into())
+            .map(|c| Bytes::from(c.write))
+            .unwrap_or_else(|_| self.raw_properties.clone());
+        Message::new(
+            self.exchange.clone(),
+            self.routing_key.clone(),
+            properties,
+            raw,
+            self.body.clone(),
+        )
+    }
+
     /// delivery_mode 2.
     pub fn is_persistent(&self) -> bool {
         self.properties.delivery_mode() == &Some(2)

@@ -39,10 +39,23 @@ impl ServerHandle {
     }
 }
 
+/// Bind the AMQP listener. The default `::` takes IPv6 and IPv4 connections on one socket
+/// (as RabbitMQ listens on both); where the host has no IPv6 it falls back to `0.0.0.0`.
+async fn bind(config: &Config) -> std::io::Result<TcpListener> {
+    let (ip, port) = (config.amqp.bind, config.amqp.port);
+    match TcpListener::bind((ip, port)).await {
+        Err(e) if ip == std::net::Ipv6Addr::UNSPECIFIED => {
+            tracing::debug!(error = %e, "no IPv6 listener; falling back to 0.0.0.0");
+            TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)).await
+        }
+        other => other,
+    }
+}
+
 /// Open the store, bind the listener and start accepting.
 pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let store = Store::open(&config.storage)?;
-    let listener = TcpListener::bind((config.amqp.bind, config.amqp.port)).await?;
+    let listener = bind(&config).await?;
     let addr = listener.local_addr()?;
     let broker = Broker::new(config, store);
     let started = std::time::Instant::now();

@@ -163,6 +163,74 @@ async fn frames_for_a_closing_channel_are_discarded_until_close_ok() {
 }
 
 #[tokio::test]
+async fn crossing_channel_closes_are_both_answered_and_the_connection_lives_on() {
+    let b = TestBroker::start().await;
+    let (mut raw, _) = Raw::ready(&b).await;
+    raw.open_channel(1).await;
+    let missing = unique("missing");
+    raw.send(&method(1, passive_declare(&missing))).await;
+    // The client closes the channel before it has read the server's close.
+    let close = AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+        reply_code: 200,
+        reply_text: "bye".into(),
+        class_id: 0,
+        method_id: 0,
+    }));
+    raw.send(&method(1, close)).await;
+    let f = raw.recv().await;
+    assert!(
+        matches!(&f, Some(AMQPFrame::Method(1, AMQPClass::Channel(channel::AMQPMethod::Close(c)))) if c.reply_code == 404),
+        "{f:?}"
+    );
+    let f = raw.recv().await;
+    assert!(
+        matches!(
+            &f,
+            Some(AMQPFrame::Method(
+                1,
+                AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))
+            ))
+        ),
+        "{f:?}"
+    );
+    // The client now answers the server's close; that is no error either.
+    raw.send(&method(
+        1,
+        AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+    ))
+    .await;
+    raw.open_channel(1).await;
+}
+
+#[tokio::test]
+async fn every_connection_close_gets_its_close_ok() {
+    let b = TestBroker::start().await;
+    let (mut raw, _) = Raw::ready(&b).await;
+    let close = AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+        reply_code: 200,
+        reply_text: "bye".into(),
+        class_id: 0,
+        method_id: 0,
+    }));
+    for _ in 0..3 {
+        raw.send(&method(0, close.clone())).await;
+    }
+    for i in 0..3 {
+        let f = raw.recv().await;
+        assert!(
+            matches!(
+                &f,
+                Some(AMQPFrame::Method(
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))
+                ))
+            ),
+            "close-ok {i}: {f:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn shutdown_closes_connections_with_320() {
     if std::env::var("WARREN_TEST_URL").is_ok() {
         return; // stopping an external broker is not ours to do

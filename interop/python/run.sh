@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Python (pika) interop suite for warren.
+# Python interop suite for warren: pika (blocking and SelectConnection), aio-pika and Celery.
 #
 #   bash interop/python/run.sh [pytest args...]
 #
-# With WARREN_TEST_URL set (e.g. amqp://guest:guest@127.0.0.1:5673/%2f) the tests run
-# against that broker. Otherwise conftest.py starts the warren binary named by WARREN_BIN
-# (default target/release/warren, else target/debug/warren) on a free port with a fresh
-# data directory, and stops it with SIGTERM at the end. Nothing is built here.
+# With AMQP_URL set (interop/run.sh sets it, with BROKER_RESTART and BROKER_KIND) or
+# WARREN_TEST_URL (e.g. amqp://guest:guest@127.0.0.1:5673/%2f) the tests run against that
+# broker; the restart tests need BROKER_RESTART there and are skipped without it. Otherwise
+# conftest.py starts the warren binary named by WARREN_BIN (default target/release/warren,
+# else target/debug/warren) on a free port with a fresh data directory, restarts it itself
+# for the restart tests, and stops it with SIGTERM at the end. Nothing is built here; the
+# pinned packages of requirements.txt go into .venv (python3-venv is installed with apt-get
+# when missing).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -111,12 +111,13 @@ impl Channel {
         if self.state == State::Closing {
             match m {
                 AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => self.state = State::Closed,
+                // The client closed too (the closes crossed): answer it, and still wait for
+                // the close-ok of ours, as RabbitMQ does.
                 AMQPClass::Channel(ch::AMQPMethod::Close(_)) => {
                     ctx.out.method(
                         self.id,
                         AMQPClass::Channel(ch::AMQPMethod::CloseOk(ch::CloseOk {})),
                     );
-                    self.state = State::Closed;
                 }
                 _ => {}
             }

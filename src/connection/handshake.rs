@@ -100,7 +100,8 @@ impl Conn {
         };
         self.read_client_properties(&start_ok.client_properties);
         let (user, pass) = decode_sasl(start_ok.mechanism.as_str(), &start_ok.response)?;
-        let loopback = self.peer.ip().is_loopback();
+        // An IPv4 client of a dual-stack listener shows up as ::ffff:127.0.0.1.
+        let loopback = self.peer.ip().to_canonical().is_loopback();
         if !self.broker.authenticate(&user, &pass, loopback) {
             tracing::warn!(peer = %self.peer, user, "login refused");
             let text = if self

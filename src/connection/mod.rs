@@ -250,7 +250,9 @@ impl Conn {
 
     fn on_frame(&mut self, frame: Frame) {
         if self.closing.is_some() {
-            // After sending connection.close only close/close-ok matter.
+            // Once closing, only close and close-ok matter. Every connection.close gets its
+            // close-ok (a client may send several); the socket closes on close-ok, when the
+            // client closes it, or after a grace period.
             if let Frame::Method(0, m) = &frame {
                 match **m {
                     AMQPClass::Connection(c::AMQPMethod::CloseOk(_)) => self.done = true,
@@ -259,7 +261,6 @@ impl Conn {
                             0,
                             AMQPClass::Connection(c::AMQPMethod::CloseOk(c::CloseOk {})),
                         );
-                        self.done = true;
                     }
                     _ => {}
                 }

@@ -310,6 +310,8 @@ impl VHost {
         conn: u64,
     ) -> AmqpResult<Arc<Queue>> {
         let owner = exclusive.then_some(conn);
+        // As RabbitMQ: an exclusive queue is never durable, whatever the declaration says.
+        let durable = durable && !exclusive;
         let entry = self.queues.entry(name.to_string());
         if let dashmap::Entry::Occupied(e) = &entry {
             let q = e.get();
@@ -320,11 +322,11 @@ impl VHost {
                     self.name
                 ))
             };
-            if q.durable != durable {
-                return Err(what("durable", durable, q.durable));
-            }
             if q.exclusive_owner.is_some() != exclusive {
                 return Err(AmqpError::resource_locked(locked_text(name, &self.name)));
+            }
+            if q.durable != durable {
+                return Err(what("durable", durable, q.durable));
             }
             if q.auto_delete != auto_delete {
                 return Err(what("auto_delete", auto_delete, q.auto_delete));
@@ -483,10 +485,26 @@ impl VHost {
         queues
     }
 
-    /// Deliver an assembled message to the queues it routes to.
-    pub fn publish(&self, exchange: &Exchange, msg: Arc<Message>) -> AmqpResult<Routed> {
+    /// Deliver an assembled message to the queues it routes to. Sender-selected distribution
+    /// as RabbitMQ has it: the routing keys in the `CC` and `BCC` headers (arrays of strings)
+    /// route too, and `BCC` is removed before delivery.
+    pub fn publish(&self, exchange: &Exchange, mut msg: Arc<Message>) -> AmqpResult<Routed> {
         let headers = msg.properties.headers().as_ref();
-        let queues = self.route(exchange, &msg.routing_key, headers);
+        let mut queues = self.route(exchange, &msg.routing_key, headers);
+        let extra = sender_selected_keys(headers);
+        if !extra.is_empty() {
+            for key in &extra {
+                for q in self.route(exchange, key, headers) {
+                    if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
+                        queues.push(q);
+                    }
+                }
+            }
+            queues.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        if headers.is_some_and(|h| h.inner().contains_key("BCC")) {
+            msg = msg.without_header("BCC");
+        }
         let mut ticket = None;
         for q in &queues {
             if let Some(t) = stored(q.publish(msg.clone()))? {
@@ -503,6 +521,20 @@ impl VHost {
     pub fn store(&self) -> &Store {
         &self.store
     }
+}
+
+/// The routing keys of the `CC` and `BCC` headers (other types are ignored).
+fn sender_selected_keys(headers: Option<&FieldTable>) -> Vec<String> {
+    let mut keys = Vec::new();
+    let Some(h) = headers else { return keys };
+    for name in ["CC", "BCC"] {
+        if let Some(amq_protocol::types::AMQPValue::FieldArray(a)) = h.inner().get(name) {
+            keys.extend(a.as_slice().iter().filter_map(|v| {
+                crate::field::as_bytes(v).map(|b| String::from_utf8_lossy(b).into_owned())
+            }));
+        }
+    }
+    keys
 }
 
 /// A storage failure on a metadata or publish path closes the connection with 541.

@@ -1,6 +1,7 @@
-"""Shared fixtures for the pika interop suite.
+"""Shared fixtures for the Python interop suite (pika, aio-pika, Celery).
 
-The broker under test is either the one named by WARREN_TEST_URL (for example a real
+The broker under test is either an external one, named by AMQP_URL (set by interop/run.sh,
+which also sets BROKER_RESTART and BROKER_KIND) or by WARREN_TEST_URL (for example a real
 RabbitMQ at amqp://guest:guest@127.0.0.1:5673/%2f, the oracle these tests were checked
 against), or a warren binary started here for the whole session:
 
@@ -9,6 +10,11 @@ against), or a warren binary started here for the whole session:
 WARREN_BIN defaults to target/release/warren, else target/debug/warren (relative to the
 repository root). The broker's log must contain `listening on <ip>:<port>` and
 `Server startup complete`; at the end it is sent SIGTERM and must exit 0 within 10 s.
+
+Restart (scenario 9): with an external broker, `sh -c "$BROKER_RESTART"` restarts it on the
+same port with the same data; without BROKER_RESTART the restart tests are skipped. A warren
+started here is restarted by the suite itself (SIGTERM, then the same binary on the same
+port and data directory).
 """
 
 import os
@@ -26,12 +32,22 @@ from collections import deque
 from pathlib import Path
 
 import pika
+import pika.data
+import pika.spec
 import pytest
+
+import amqp_fields
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-#: True when running against an external broker (the RabbitMQ oracle, normally).
-EXTERNAL = bool(os.environ.get("WARREN_TEST_URL"))
+#: The external broker's URL: AMQP_URL (interop/run.sh) or WARREN_TEST_URL, else None.
+EXTERNAL_URL = os.environ.get("AMQP_URL") or os.environ.get("WARREN_TEST_URL") or None
+
+#: True when running against an external broker (warren or the RabbitMQ oracle).
+EXTERNAL = bool(EXTERNAL_URL)
+
+#: How to restart an external broker (interop/run.sh sets it); None when there is none.
+BROKER_RESTART = os.environ.get("BROKER_RESTART") or None
 
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 10.0
@@ -66,10 +82,11 @@ def pump(connection, seconds):
 
 
 class _Broker:
-    def __init__(self, url, proc=None, data_dir=None, log=None):
+    def __init__(self, url, proc=None, data_dir=None, log=None, binary=None):
         self.url = url
         self.proc = proc
         self.data_dir = data_dir
+        self.binary = binary
         self.log = log if log is not None else deque(maxlen=2000)
         parsed = urllib.parse.urlsplit(url)
         self.host = parsed.hostname
@@ -96,6 +113,53 @@ class _Broker:
     def log_tail(self, n=60):
         return "\n".join(list(self.log)[-n:])
 
+    # -- restart (scenario 9) -------------------------------------------------------------
+
+    def restart_unavailable(self):
+        """None when restart() works, else the reason it cannot (for pytest.skip)."""
+        if self.proc is not None or BROKER_RESTART:
+            return None
+        return (
+            "no way to restart the external broker: BROKER_RESTART is not set "
+            "(interop/run.sh sets it; with only AMQP_URL or WARREN_TEST_URL the suite cannot "
+            "restart the broker)"
+        )
+
+    def restart(self, timeout=180.0):
+        """Stop the broker and start it again on the same port with the same data, then
+        wait until it accepts AMQP connections. Every open connection is lost."""
+        reason = self.restart_unavailable()
+        if reason:
+            pytest.skip(reason)
+        if self.proc is not None:
+            _terminate(self)
+            self.proc, self.log = _spawn_warren(self.binary, self.data_dir, self.port)
+        else:
+            done = subprocess.run(
+                ["sh", "-c", BROKER_RESTART],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+            assert done.returncode == 0, (
+                f"BROKER_RESTART failed with status {done.returncode}: "
+                f"{done.stdout.decode('utf-8', 'replace')}"
+            )
+        self.wait_ready(timeout=60.0)
+
+    def wait_ready(self, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                c = pika.BlockingConnection(self.params())
+                c.close()
+                return
+            except pika.exceptions.AMQPConnectionError as e:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"broker not reachable {timeout}s after restart: {e!r}")
+                time.sleep(0.2)
+
 
 def _default_bin():
     env = os.environ.get("WARREN_BIN")
@@ -108,27 +172,21 @@ def _default_bin():
     return REPO_ROOT / "target/release/warren"
 
 
-def _start_warren():
-    binary = _default_bin()
-    if not binary.exists():
-        pytest.exit(
-            f"warren binary not found at {binary}; build it (cargo build --release) "
-            "or set WARREN_BIN or WARREN_TEST_URL",
-            returncode=2,
-        )
-    data_dir = tempfile.mkdtemp(prefix="warren-pytest-")
+def _spawn_warren(binary, data_dir, port):
+    """Start warren and wait for its startup lines; returns (proc, log) and leaves the
+    (ip, port) it listens on in log.addr."""
     env = dict(os.environ)
     env.setdefault("NO_COLOR", "1")
     env.setdefault("RUST_LOG_STYLE", "never")
     proc = subprocess.Popen(
-        [str(binary), "--amqp-port", "0", "--data-dir", data_dir],
+        [str(binary), "--amqp-port", str(port), "--data-dir", data_dir],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=env,
         cwd=data_dir,
     )
-    log = deque(maxlen=2000)
+    log = _Log(maxlen=2000)
     state = {"addr": None, "ready": False}
     cond = threading.Condition()
 
@@ -161,46 +219,73 @@ def _start_warren():
         proc.kill()
         proc.wait()
         tail = "\n".join(log)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        pytest.exit(
+        raise RuntimeError(
             f"warren did not log 'Server startup complete' and 'listening on <ip>:<port>' "
-            f"within {STARTUP_TIMEOUT}s (exit status {proc.returncode}). Log:\n{tail}",
-            returncode=3,
+            f"within {STARTUP_TIMEOUT}s (exit status {proc.returncode}). Log:\n{tail}"
         )
-    ip, port = state["addr"]
+    log.addr = state["addr"]
+    return proc, log
+
+
+class _Log(deque):
+    addr = None
+
+
+def _start_warren():
+    binary = _default_bin()
+    if not binary.exists():
+        pytest.exit(
+            f"warren binary not found at {binary}; build it (cargo build --release) "
+            "or set WARREN_BIN, AMQP_URL or WARREN_TEST_URL",
+            returncode=2,
+        )
+    data_dir = tempfile.mkdtemp(prefix="warren-pytest-")
+    try:
+        proc, log = _spawn_warren(binary, data_dir, 0)
+    except RuntimeError as e:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        pytest.exit(str(e), returncode=3)
+    ip, port = log.addr
     if ip in ("0.0.0.0", "::", ""):
         ip = "127.0.0.1"
     host = f"[{ip}]" if ":" in ip else ip
-    return _Broker(f"amqp://guest:guest@{host}:{port}/%2f", proc=proc, data_dir=data_dir, log=log)
+    return _Broker(
+        f"amqp://guest:guest@{host}:{port}/%2f", proc=proc, data_dir=data_dir, log=log,
+        binary=binary,
+    )
+
+
+def _terminate(broker):
+    """SIGTERM our warren; it must exit 0 within SHUTDOWN_TIMEOUT."""
+    proc = broker.proc
+    if proc.poll() is not None:
+        raise AssertionError(
+            f"warren exited early with status {proc.returncode}. Log tail:\n{broker.log_tail()}"
+        )
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=SHUTDOWN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(
+            f"warren did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM. Log tail:\n"
+            f"{broker.log_tail()}"
+        )
+    assert rc == 0, f"warren exited with status {rc} after SIGTERM. Log tail:\n{broker.log_tail()}"
 
 
 def _stop_warren(broker):
-    proc = broker.proc
     try:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"warren exited early with status {proc.returncode}. Log tail:\n{broker.log_tail()}"
-            )
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=SHUTDOWN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(
-                f"warren did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM. Log tail:\n"
-                f"{broker.log_tail()}"
-            )
-        assert rc == 0, f"warren exited with status {rc} after SIGTERM. Log tail:\n{broker.log_tail()}"
+        _terminate(broker)
     finally:
         shutil.rmtree(broker.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def broker():
-    url = os.environ.get("WARREN_TEST_URL")
-    if url:
-        yield _Broker(url)
+    if EXTERNAL_URL:
+        yield _Broker(EXTERNAL_URL)
         return
     b = _start_warren()
     try:
@@ -311,3 +396,24 @@ def publish_confirmed(connection, routing_key, bodies, exchange="", properties=N
     for body in bodies:
         pub.basic_publish(exchange, routing_key, body, properties)
     pub.close()
+
+
+@pytest.fixture
+def wire(monkeypatch):
+    """Let pika send amqp_fields.Raw values and keep every received property list raw
+    (props.raw)."""
+    orig_encode = pika.data.encode_value
+    orig_decode = pika.spec.BasicProperties.decode
+
+    def encode_value(pieces, value):
+        if isinstance(value, amqp_fields.Raw):
+            pieces.append(value.wire)
+            return len(value.wire)
+        return orig_encode(pieces, value)
+
+    def decode(self, encoded, offset=0):
+        self.raw = bytes(encoded[offset:])
+        return orig_decode(self, encoded, offset)
+
+    monkeypatch.setattr(pika.data, "encode_value", encode_value)
+    monkeypatch.setattr(pika.spec.BasicProperties, "decode", decode)
