@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test warren has: unit and lapin integration tests (cargo test), then the
-# interop suites in other languages against the release binary.
+# Runs every test warren has: unit and lapin integration tests (cargo test), then the interop
+# suites (Python, Node.js, Go, Java, C clients) against the release binary. Each interop suite
+# installs its client itself (pip into a venv, npm, apt for Go, Java and rabbitmq-c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bins
 cargo test --release
-WARREN_BIN="$PWD/target/release/warren" bash interop/python/run.sh
+WARREN_BIN="$PWD/target/release/warren" bash interop/run.sh
