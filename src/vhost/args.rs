@@ -70,3 +70,87 @@ pub(super) fn compare_args(
     }
     Ok(())
 }
+
+/// Check the arguments of a queue being created, with RabbitMQ's reply texts.
+pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> AmqpResult<()> {
+    let invalid = |key: &str, why: String| {
+        AmqpError::precondition(format!(
+            "invalid arg '{key}' for queue '{queue}' in vhost '{vhost}': {why}"
+        ))
+    };
+    let int = |key: &str, v: &AMQPValue| -> AmqpResult<i64> {
+        crate::field::as_i64(v)
+            .ok_or_else(|| invalid(key, format!("\"expected integer, got {}\"", type_name(v))))
+    };
+    let text = |key: &str, v: &AMQPValue| -> AmqpResult<String> {
+        match v {
+            AMQPValue::LongString(s) => Ok(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Ok(s.to_string()),
+            other => Err(invalid(
+                key,
+                format!("{{unacceptable_type,{}}}", type_name(other)),
+            )),
+        }
+    };
+    let map = args.inner();
+    for (key, v) in map {
+        let key = key.as_str();
+        match key {
+            "x-message-ttl" | "x-max-length" | "x-max-length-bytes" | "x-expires"
+            | "x-max-priority" | "x-delivery-limit" => {
+                let n = int(key, v)?;
+                if n < 0 {
+                    return Err(invalid(key, format!("{{value_negative,{n}}}")));
+                }
+                if key == "x-expires" && n == 0 {
+                    return Err(invalid(key, "{value_zero,0}".into()));
+                }
+                if key == "x-max-priority" && n > 255 {
+                    return Err(invalid(key, format!("{{max_value_exceeded,{n}}}")));
+                }
+            }
+            "x-overflow" => {
+                let mode = text(key, v)?;
+                if !["drop-head", "reject-publish", "reject-publish-dlx"].contains(&mode.as_str()) {
+                    return Err(invalid(key, "invalid_overflow".into()));
+                }
+            }
+            "x-dead-letter-exchange" => {
+                if crate::field::as_bytes(v).is_none() || matches!(v, AMQPValue::ByteArray(_)) {
+                    return Err(AmqpError::precondition(format!(
+                        "invalid type '{}' for arg '{key}' in queue '{queue}' in vhost '{vhost}'",
+                        type_name(v)
+                    )));
+                }
+            }
+            "x-dead-letter-routing-key" => {
+                text(key, v)?;
+                if !map.contains_key("x-dead-letter-exchange") {
+                    return Err(invalid(key, "routing_key_but_no_dlx_defined".into()));
+                }
+            }
+            "x-queue-mode" => {
+                let mode = text(key, v)?;
+                if mode != "default" && mode != "lazy" {
+                    return Err(invalid(key, format!("\"unsupported queue mode '{mode}'\"")));
+                }
+            }
+            "x-queue-type" => {
+                let kind = text(key, v)?;
+                if !["classic", "quorum", "stream"].contains(&kind.as_str()) {
+                    return Err(invalid(key, format!("\"unsupported queue type '{kind}'\"")));
+                }
+            }
+            "x-single-active-consumer" => {
+                if !matches!(v, AMQPValue::Boolean(_)) {
+                    return Err(invalid(
+                        key,
+                        format!("{{unacceptable_type,{}}}", type_name(v)),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

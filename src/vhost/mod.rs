@@ -11,7 +11,7 @@ use crate::message::Message;
 use crate::queue::{Consumer, Queue};
 use crate::store::{DestKind, Store};
 use amq_protocol::types::FieldTable;
-use args::compare_args;
+use args::{compare_args, validate_queue_args};
 use dashmap::DashMap;
 use std::sync::Arc;
 
@@ -341,6 +341,7 @@ impl VHost {
             )?;
             return Ok(q.clone());
         }
+        validate_queue_args(&arguments, name, &self.name)?;
         let q = Queue::new(
             name.to_string(),
             self.name.clone(),
