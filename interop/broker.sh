@@ -40,8 +40,11 @@ start_warren() {
   port=$(cat "$state/port")
   bin=${WARREN_BIN:-$root/target/release/warren}
   [ -x "$bin" ] || die "no warren binary at $bin (cargo build --release)"
+  # Emptied here, not by the redirection of the background process, so that the wait below
+  # cannot see the previous run's "listening" line.
+  : >"$state/log"
   WARREN_LOG=${WARREN_LOG:-info} "$bin" --amqp-port "$port" --data-dir "$state/data" \
-    >"$state/log" 2>&1 &
+    >>"$state/log" 2>&1 &
   echo $! >"$state/pid"
   for _ in $(seq 300); do
     grep -q "listening on .*:$port" "$state/log" 2>/dev/null && return 0

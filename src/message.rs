@@ -64,16 +64,25 @@ impl Message {
             }
             properties = properties.with_headers(kept);
         }
-        let raw = amq_protocol::protocol::basic::gen_properties(&properties)(Vec::new().into())
-            .map(|c| Bytes::from(c.write))
-            .unwrap_or_else(|_| self.raw_properties.clone());
-        Message::new(
+        Message::with_properties(
             self.exchange.clone(),
             self.routing_key.clone(),
             properties,
-            raw,
             self.body.clone(),
         )
+    }
+
+    /// A message made by the broker (properties encoded here).
+    pub fn with_properties(
+        exchange: String,
+        routing_key: String,
+        properties: AMQPProperties,
+        body: Bytes,
+    ) -> Arc<Message> {
+        let raw = amq_protocol::protocol::basic::gen_properties(&properties)(Vec::new().into())
+            .map(|c| Bytes::from(c.write))
+            .unwrap_or_default();
+        Message::new(exchange, routing_key, properties, raw, body)
     }
 
     /// delivery_mode 2.

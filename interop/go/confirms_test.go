@@ -71,7 +71,6 @@ func TestConfirmsForUnroutableAndPersistent(t *testing.T) {
 }
 
 func TestConfirmNackOnRejectPublishOverflow(t *testing.T) {
-	pendingOnWarren(t, "x-max-length and x-overflow come with the RabbitMQ extensions (issue 6)")
 	conn := dial(t)
 	ch, confirms := confirming(t, conn)
 	q := uniq(t, "q")

@@ -308,7 +308,6 @@ func TestPrefetchSetBeforeEachConsumer(t *testing.T) {
 }
 
 func TestRejectDeadLetters(t *testing.T) {
-	pendingOnWarren(t, "dead-lettering comes with the RabbitMQ extensions (issue 6)")
 	// reject without requeue on a queue with a dead-letter exchange: the message moves
 	// there with an x-death header
 	conn, ch := open(t)

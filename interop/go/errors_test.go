@@ -228,9 +228,6 @@ func TestErrors(t *testing.T) {
 	for _, c := range errorCases() {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
-			if c.name == "InvalidQueueArgumentType" {
-				pendingOnWarren(t, "validation of x-max-length and friends comes with the RabbitMQ extensions (issue 6)")
-			}
 			conn := dial(t)
 			connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 			ch := channel(t, conn)

@@ -290,12 +290,3 @@ func expectAMQPError(t *testing.T, err error, code int, reason string) {
 			e.Code, e.Reason, e.Server, code, reason)
 	}
 }
-
-// pendingOnWarren skips a test of a RabbitMQ feature that warren does not have yet (the
-// reason names the issue that brings it); against RabbitMQ the test runs.
-func pendingOnWarren(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("BROKER_KIND") == "warren" {
-		t.Skip("pending on warren: " + reason)
-	}
-}

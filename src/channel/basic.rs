@@ -105,6 +105,9 @@ impl Channel {
         }
         if let Some(c) = &mut self.confirm {
             let seq = c.published();
+            if routed.rejected {
+                c.refuse(seq);
+            }
             if let Some(ticket) = routed.ticket {
                 c.wait_for_disk(seq);
                 ctx.vhost
@@ -299,7 +302,7 @@ impl Channel {
         self.limit.release(from_consumers);
         for (q, tag, n) in &groups {
             let key = tag.as_ref().map(|t| self.key(conn, t));
-            q.settle(key.as_ref(), n);
+            q.settle(key.as_ref(), n, how == Settle::Drop);
         }
         if from_consumers > 0 && self.limit.prefetch.load(Ordering::Acquire) > 0 {
             // A shared channel limit may have blocked other queues' consumers.

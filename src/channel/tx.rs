@@ -21,6 +21,8 @@ pub struct Confirms {
     acked: u64,
     /// Publishes waiting for the group commit, in order.
     waiting: VecDeque<u64>,
+    /// Publishes a queue refused (`x-overflow` reject-publish), in order: nacked, not acked.
+    refused: VecDeque<u64>,
 }
 
 impl Confirms {
@@ -35,6 +37,11 @@ impl Confirms {
         self.waiting.push_back(seq);
     }
 
+    /// Publish `seq` was refused by a queue: it gets a basic.nack.
+    pub(super) fn refuse(&mut self, seq: u64) {
+        self.refused.push_back(seq);
+    }
+
     pub(super) fn synced(&mut self, seq: u64) {
         if let Some(pos) = self.waiting.iter().position(|s| *s == seq) {
             self.waiting.remove(pos);
@@ -43,9 +50,30 @@ impl Confirms {
 
     pub(super) fn flush(&mut self, channel: u16, out: &mut OutBuf) {
         let ackable = self.waiting.front().map_or(self.last, |w| w - 1);
-        if ackable <= self.acked {
-            return;
+        while let Some(&n) = self.refused.front() {
+            if n > ackable {
+                break;
+            }
+            self.refused.pop_front();
+            if n - 1 > self.acked {
+                self.ack_up_to(channel, out, n - 1);
+            }
+            out.method(
+                channel,
+                AMQPClass::Basic(b::AMQPMethod::Nack(b::Nack {
+                    delivery_tag: n,
+                    multiple: false,
+                    requeue: false,
+                })),
+            );
+            self.acked = n;
         }
+        if ackable > self.acked {
+            self.ack_up_to(channel, out, ackable);
+        }
+    }
+
+    fn ack_up_to(&mut self, channel: u16, out: &mut OutBuf, ackable: u64) {
         let multiple = ackable - self.acked > 1;
         out.method(
             channel,

@@ -6,9 +6,12 @@
 //! never held while taking another queue's lock or an exchange's lock.
 
 mod consumer;
+pub mod dead_letter;
+mod expiry;
 mod ready;
 
 pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
+use dead_letter::Reason;
 pub use ready::Budget;
 use ready::{Gone, Home, ReadyList};
 
@@ -17,7 +20,7 @@ use crate::message::Message;
 use crate::store::Store;
 use amq_protocol::types::FieldTable;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// A message in a queue. `id` orders messages: requeued ones go back where they were.
@@ -59,6 +62,16 @@ pub struct Queue {
     deleted: AtomicBool,
     /// `x-message-ttl` in milliseconds.
     message_ttl: Option<u64>,
+    /// `x-max-length`, `x-max-length-bytes` and what happens beyond them (`x-overflow`).
+    max_length: Option<u64>,
+    max_bytes: Option<u64>,
+    overflow: Overflow,
+    /// `x-dead-letter-exchange` and `x-dead-letter-routing-key`.
+    dead_letter: Option<dead_letter::Target>,
+    /// The vhost, to republish dead messages through.
+    vhost_ref: Weak<crate::vhost::VHost>,
+    /// This queue, for the expiry timer.
+    me: Weak<Queue>,
     /// Where messages are persisted and paged out.
     store: Option<Store>,
     /// Names this queue's pages of transient messages in the store.
@@ -80,6 +93,65 @@ struct State {
     unacked: usize,
     /// An auto-delete queue is deleted when its last consumer goes, once it has had one.
     had_consumer: bool,
+    /// Messages that died under the lock, republished once it is released.
+    dead: Vec<(Arc<Message>, Reason)>,
+    /// When the expiry timer will wake this queue.
+    wake_at: Option<Instant>,
+}
+
+/// `x-overflow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    DropHead,
+    RejectPublish,
+    RejectPublishDlx,
+}
+
+/// What happened to a publish.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// Set when the message was written to disk: wait on it before confirming.
+    pub ticket: Option<u64>,
+    /// The queue was full (`x-overflow` reject-publish): a confirm becomes a nack.
+    pub rejected: bool,
+}
+
+/// The queue lock. Messages that died while it was held are dead-lettered when it is
+/// released, so that republishing them (which locks other queues, or this one) never happens
+/// under it.
+struct Locked<'a> {
+    queue: &'a Queue,
+    st: Option<MutexGuard<'a, State>>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.st.as_ref().expect("held until drop")
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.st.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let Some(mut st) = self.st.take() else { return };
+        if let Some(at) = st.ready.head_expiry() {
+            if st.wake_at.is_none_or(|w| w > at) {
+                st.wake_at = Some(at);
+                expiry::schedule(at, self.queue.me.clone());
+            }
+        }
+        let dead = std::mem::take(&mut st.dead);
+        drop(st);
+        if !dead.is_empty() {
+            self.queue.republish_dead(dead);
+        }
+    }
 }
 
 /// What removing a consumer left behind.
@@ -91,6 +163,7 @@ pub enum AfterCancel {
 }
 
 impl Queue {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
         vhost: String,
@@ -99,18 +172,42 @@ impl Queue {
         auto_delete: bool,
         arguments: FieldTable,
         store: Option<&Store>,
+        vhost_ref: Weak<crate::vhost::VHost>,
     ) -> Arc<Queue> {
         let prefix = (store.is_some() && durable && exclusive_owner.is_none())
             .then(|| Store::queue_prefix(&vhost, &name));
         let serial = store.map_or(0, Store::queue_serial);
         let budget = store.map_or_else(|| Budget::new(u64::MAX), |s| s.budget().clone());
-        let message_ttl = arguments
-            .inner()
-            .get("x-message-ttl")
-            .and_then(crate::field::as_i64)
-            .and_then(|v| u64::try_from(v).ok());
-        Arc::new(Queue {
+        let arg = |k: &str| arguments.inner().get(k);
+        let uint = |k: &str| {
+            arg(k)
+                .and_then(crate::field::as_i64)
+                .and_then(|v| u64::try_from(v).ok())
+        };
+        let text = |k: &str| {
+            arg(k)
+                .and_then(crate::field::as_bytes)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let message_ttl = uint("x-message-ttl");
+        let overflow = match text("x-overflow").as_deref() {
+            Some("reject-publish") => Overflow::RejectPublish,
+            Some("reject-publish-dlx") => Overflow::RejectPublishDlx,
+            _ => Overflow::DropHead,
+        };
+        let dead_letter = text("x-dead-letter-exchange").map(|exchange| dead_letter::Target {
+            exchange,
+            routing_key: text("x-dead-letter-routing-key"),
+        });
+        let (max_length, max_bytes) = (uint("x-max-length"), uint("x-max-length-bytes"));
+        Arc::new_cyclic(|me| Queue {
+            me: me.clone(),
             message_ttl,
+            max_length,
+            max_bytes,
+            overflow,
+            dead_letter,
+            vhost_ref,
             store: store.cloned(),
             serial,
             prefix,
@@ -128,12 +225,65 @@ impl Queue {
                 next_consumer: 0,
                 unacked: 0,
                 had_consumer: false,
+                dead: Vec::new(),
+                wake_at: None,
             }),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> Locked<'_> {
+        Locked {
+            queue: self,
+            st: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+
+    /// The expiry timer's call: drop (or dead-letter) expired head messages.
+    fn expire(&self) {
+        let mut st = self.lock();
+        st.wake_at = None;
+        self.drop_expired(&mut st);
+    }
+
+    /// Republish messages that died here to the dead-letter exchange (if it exists).
+    fn republish_dead(&self, dead: Vec<(Arc<Message>, Reason)>) {
+        let (Some(target), Some(vhost)) = (&self.dead_letter, self.vhost_ref.upgrade()) else {
+            return;
+        };
+        vhost.dead_letter(&self.name, target, dead);
+    }
+
+    /// A message died: keep it for the dead-letter exchange, if the queue has one.
+    fn died(&self, st: &mut State, msg: Arc<Message>, reason: Reason) {
+        if self.dead_letter.is_some() {
+            st.dead.push((msg, reason));
+        }
+    }
+
+    /// Over `x-max-length` or `x-max-length-bytes` with `extra` more bytes in one more
+    /// message (0, 0: as it is).
+    fn over_limit(&self, st: &State, messages: u64, bytes: u64) -> bool {
+        self.max_length
+            .is_some_and(|m| st.ready.len() as u64 + messages > m)
+            || self.max_bytes.is_some_and(|m| st.ready.bytes() + bytes > m)
+    }
+
+    /// drop-head: remove the oldest ready messages until the queue is within its limits.
+    fn enforce_limits(&self, st: &mut State) {
+        while !st.ready.is_empty() && self.over_limit(st, 0, 0) {
+            if self.dead_letter.is_some() {
+                match st.ready.pop_front(&|id, home| self.load(id, home)) {
+                    Some(Ok(e)) => {
+                        self.forget([e.gone()]);
+                        self.died(st, e.msg, Reason::Maxlen);
+                    }
+                    Some(Err(gone)) => self.forget([gone]),
+                    None => break,
+                }
+            } else if let Some(gone) = st.ready.drop_front() {
+                self.forget([gone]);
+            }
+        }
     }
 
     pub fn is_deleted(&self) -> bool {
@@ -154,9 +304,9 @@ impl Queue {
 
     /// Enqueue a message and hand it on if a consumer has credit. Returns the store ticket to
     /// wait on before confirming, when the message was written to disk.
-    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<Option<u64>, sled::Error> {
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<Published, sled::Error> {
         if self.is_deleted() {
-            return Ok(None);
+            return Ok(Published::default());
         }
         let ttl = match (msg.ttl_ms(), self.message_ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -167,6 +317,15 @@ impl Queue {
             .filter(|ms| *ms > 0)
             .map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut st = self.lock();
+        if self.overflow != Overflow::DropHead && self.over_limit(&st, 1, msg.size() as u64) {
+            if self.overflow == Overflow::RejectPublishDlx {
+                self.died(&mut st, msg, Reason::Maxlen);
+            }
+            return Ok(Published {
+                ticket: None,
+                rejected: true,
+            });
+        }
         let id = st.next_id;
         st.next_id += 1;
         let mut ticket = None;
@@ -176,6 +335,7 @@ impl Queue {
             }
         }
         let persisted = ticket.is_some();
+        let kept = (ttl == Some(0) && self.dead_letter.is_some()).then(|| msg.clone());
         let entry = Entry {
             id,
             msg,
@@ -189,9 +349,18 @@ impl Queue {
             // TTL 0: delivered now to a consumer that can take it, or never.
             if let Some(gone) = st.ready.pop_back_if(id) {
                 self.forget([gone]);
+                if let Some(msg) = kept {
+                    self.died(&mut st, msg, Reason::Expired);
+                }
             }
         }
-        Ok(ticket)
+        if self.overflow == Overflow::DropHead {
+            self.enforce_limits(&mut st);
+        }
+        Ok(Published {
+            ticket,
+            rejected: false,
+        })
     }
 
     /// Put back a message read from the store at startup (called in id order).
@@ -202,10 +371,10 @@ impl Queue {
     }
 
     /// A recovered message whose body stays on disk until it is delivered.
-    pub fn restore_paged(&self, id: u64, redelivered: bool) {
+    pub fn restore_paged(&self, id: u64, size: usize, redelivered: bool) {
         let mut st = self.lock();
         st.next_id = st.next_id.max(id + 1);
-        st.ready.push_paged(id, redelivered);
+        st.ready.push_paged(id, size as u32, redelivered);
     }
 
     /// Write a transient message out to the store (the memory budget is spent).
@@ -363,10 +532,22 @@ impl Queue {
 
     /// `count` deliveries to `consumer` (None for basic.get) were acked or rejected without
     /// requeue: give back credit and dispatch.
-    pub fn settle(self: &Arc<Self>, consumer: Option<&ConsumerKey>, entries: &[Entry]) {
+    /// With `rejected`, they were rejected or nacked without requeue: they die (and go to the
+    /// dead-letter exchange, if the queue has one).
+    pub fn settle(
+        self: &Arc<Self>,
+        consumer: Option<&ConsumerKey>,
+        entries: &[Entry],
+        rejected: bool,
+    ) {
         self.forget(entries.iter().map(Entry::gone));
         let count = entries.len();
         let mut st = self.lock();
+        if rejected {
+            for e in entries {
+                self.died(&mut st, e.msg.clone(), Reason::Rejected);
+            }
+        }
         st.unacked = st.unacked.saturating_sub(count);
         if let Some(key) = consumer {
             if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
@@ -428,8 +609,21 @@ impl Queue {
 
     /// Drop expired messages at the head.
     fn drop_expired(&self, st: &mut State) {
-        let gone = st.ready.drop_expired(Instant::now());
-        self.forget(gone);
+        let now = Instant::now();
+        while st.ready.head_expired(now) {
+            if self.dead_letter.is_some() {
+                match st.ready.pop_front(&|id, home| self.load(id, home)) {
+                    Some(Ok(e)) => {
+                        self.forget([e.gone()]);
+                        self.died(st, e.msg, Reason::Expired);
+                    }
+                    Some(Err(gone)) => self.forget([gone]),
+                    None => break,
+                }
+            } else if let Some(gone) = st.ready.drop_front() {
+                self.forget([gone]);
+            }
+        }
     }
 
     /// Mark deleted and detach everything. Returns the message count and the consumers, whom

@@ -75,6 +75,8 @@ struct Slot {
     /// Bytes charged to the budget while `msg` is held (kept small: a slot is what a paged-out
     /// message costs in RAM).
     charged: u32,
+    /// Body bytes, for `x-max-length-bytes`.
+    size: u32,
     redelivered: bool,
     expires_at: Option<Instant>,
     home: Home,
@@ -83,10 +85,15 @@ struct Slot {
 /// What leaves the list without being delivered: the store needs (id, home) to forget it.
 pub(super) type Gone = (u64, Home);
 
+/// How a paged-out message is read back.
+pub(super) type Load<'a> = &'a dyn Fn(u64, Home) -> Option<Arc<Message>>;
+
 #[derive(Debug)]
 pub(super) struct ReadyList {
     slots: VecDeque<Slot>,
     budget: Arc<Budget>,
+    /// Body bytes of every slot.
+    bytes: u64,
 }
 
 impl ReadyList {
@@ -94,6 +101,7 @@ impl ReadyList {
         ReadyList {
             slots: VecDeque::new(),
             budget,
+            bytes: 0,
         }
     }
 
@@ -103,6 +111,11 @@ impl ReadyList {
 
     pub(super) fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+
+    /// Body bytes of the ready messages.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     fn home(e: &Entry) -> Home {
@@ -120,6 +133,7 @@ impl ReadyList {
         Slot {
             id: e.id,
             home: Self::home(&e),
+            size: e.msg.size() as u32,
             msg: Some(e.msg),
             charged,
             redelivered: e.redelivered,
@@ -127,15 +141,28 @@ impl ReadyList {
         }
     }
 
-    fn paged(id: u64, home: Home, redelivered: bool, expires_at: Option<Instant>) -> Slot {
+    fn paged(e: &Entry, home: Home) -> Slot {
         Slot {
-            id,
+            id: e.id,
             msg: None,
             charged: 0,
-            redelivered,
-            expires_at,
+            size: e.msg.size() as u32,
+            redelivered: e.redelivered,
+            expires_at: e.expires_at,
             home,
         }
+    }
+
+    fn put_back(&mut self, s: Slot) {
+        self.bytes += s.size as u64;
+        self.slots.push_back(s);
+    }
+
+    /// Account for a slot leaving the list; returns what the store must forget.
+    fn left(&mut self, s: &Slot) -> Gone {
+        self.bytes = self.bytes.saturating_sub(s.size as u64);
+        self.budget.release(s.charged as u64);
+        (s.id, s.home)
     }
 
     /// Append a new message. Beyond the budget a persistent one keeps only its slot (its
@@ -147,19 +174,20 @@ impl ReadyList {
             Slot {
                 id: e.id,
                 home: Self::home(&e),
+                size: e.msg.size() as u32,
                 msg: Some(e.msg),
                 charged: charge as u32,
                 redelivered: e.redelivered,
                 expires_at: e.expires_at,
             }
         } else if e.persisted {
-            Self::paged(e.id, Home::Stored, e.redelivered, e.expires_at)
+            Self::paged(&e, Home::Stored)
         } else if page_out(&e) {
-            Self::paged(e.id, Home::Paged, e.redelivered, e.expires_at)
+            Self::paged(&e, Home::Paged)
         } else {
             self.held(e)
         };
-        self.slots.push_back(s);
+        self.put_back(s);
     }
 
     /// Append a message recovered from the store, keeping it in memory while it fits.
@@ -175,14 +203,22 @@ impl ReadyList {
     }
 
     /// Append a recovered message that stays on disk.
-    pub(super) fn push_paged(&mut self, id: u64, redelivered: bool) {
-        self.slots
-            .push_back(Self::paged(id, Home::Stored, redelivered, None));
+    pub(super) fn push_paged(&mut self, id: u64, size: u32, redelivered: bool) {
+        self.put_back(Slot {
+            id,
+            msg: None,
+            charged: 0,
+            size,
+            redelivered,
+            expires_at: None,
+            home: Home::Stored,
+        });
     }
 
     /// Put a requeued entry back at its place by id (its body is in hand, so it stays).
     pub(super) fn insert_sorted(&mut self, e: Entry) {
         let s = self.held(e);
+        self.bytes += s.size as u64;
         match self.slots.front() {
             Some(f) if f.id < s.id => {
                 let pos = self.slots.partition_point(|x| x.id < s.id);
@@ -192,45 +228,54 @@ impl ReadyList {
         }
     }
 
-    fn unslot(
-        &self,
-        s: Slot,
-        load: &dyn Fn(u64, Home) -> Option<Arc<Message>>,
-    ) -> Result<Entry, Gone> {
+    /// Take the head, reading its body back from the store if it was paged out. `Err` when it
+    /// could not be read (the caller logs and forgets it).
+    pub(super) fn pop_front(&mut self, load: Load<'_>) -> Option<Result<Entry, Gone>> {
+        let s = self.slots.pop_front()?;
+        // A drained deep queue gives its index memory back.
+        if self.slots.capacity() > 4096 && self.slots.len() * 4 < self.slots.capacity() {
+            self.slots.shrink_to(self.slots.len() * 2);
+        }
+        let gone = self.left(&s);
         let msg = match s.msg {
-            Some(m) => {
-                self.budget.release(s.charged as u64);
-                m
-            }
-            None => load(s.id, s.home).ok_or((s.id, s.home))?,
+            Some(m) => m,
+            None => match load(s.id, s.home) {
+                Some(m) => m,
+                None => return Some(Err(gone)),
+            },
         };
-        Ok(Entry {
+        Some(Ok(Entry {
             id: s.id,
             msg,
             redelivered: s.redelivered,
             expires_at: s.expires_at,
             // Paged in: the page is gone, the message is only in hand now.
             persisted: s.home == Home::Stored,
-        })
+        }))
     }
 
-    /// Take the head, reading its body back from the store if it was paged out. `Err` when it
-    /// could not be read (the caller logs and forgets it).
-    pub(super) fn pop_front(
-        &mut self,
-        load: &dyn Fn(u64, Home) -> Option<Arc<Message>>,
-    ) -> Option<Result<Entry, Gone>> {
+    /// Drop the head without reading it back.
+    pub(super) fn drop_front(&mut self) -> Option<Gone> {
         let s = self.slots.pop_front()?;
-        // A drained deep queue gives its index memory back.
-        if self.slots.capacity() > 4096 && self.slots.len() * 4 < self.slots.capacity() {
-            self.slots.shrink_to(self.slots.len() * 2);
-        }
-        Some(self.unslot(s, load))
+        Some(self.left(&s))
+    }
+
+    /// When the head message expires, if it does.
+    pub(super) fn head_expiry(&self) -> Option<Instant> {
+        self.slots.front().and_then(|s| s.expires_at)
+    }
+
+    /// Whether the head has expired by `now`.
+    pub(super) fn head_expired(&self, now: Instant) -> bool {
+        self.slots
+            .front()
+            .is_some_and(|s| s.expires_at.is_some_and(|t| t <= now))
     }
 
     /// Put an entry just taken from the head back (its consumer went away).
     pub(super) fn push_front(&mut self, e: Entry) {
         let s = self.held(e);
+        self.bytes += s.size as u64;
         self.slots.push_front(s);
     }
 
@@ -238,38 +283,15 @@ impl ReadyList {
     pub(super) fn pop_back_if(&mut self, id: u64) -> Option<Gone> {
         if self.slots.back().is_some_and(|s| s.id == id) {
             let s = self.slots.pop_back()?;
-            self.budget.release(s.charged as u64);
-            return Some((s.id, s.home));
+            return Some(self.left(&s));
         }
         None
-    }
-
-    /// Remove expired messages at the head.
-    pub(super) fn drop_expired(&mut self, now: Instant) -> Vec<Gone> {
-        let mut gone = Vec::new();
-        while self
-            .slots
-            .front()
-            .is_some_and(|s| s.expires_at.is_some_and(|t| t <= now))
-        {
-            if let Some(s) = self.slots.pop_front() {
-                self.budget.release(s.charged as u64);
-                gone.push((s.id, s.home));
-            }
-        }
-        gone
     }
 
     /// Remove everything.
     pub(super) fn drain(&mut self) -> Vec<Gone> {
         let slots: Vec<Slot> = self.slots.drain(..).collect();
-        slots
-            .into_iter()
-            .map(|s| {
-                self.budget.release(s.charged as u64);
-                (s.id, s.home)
-            })
-            .collect()
+        slots.iter().map(|s| self.left(s)).collect()
     }
 
     /// How many bodies are paged out (for tests and metrics).

@@ -115,13 +115,13 @@ pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -
                     return Err(invalid(key, "invalid_overflow".into()));
                 }
             }
-            "x-dead-letter-exchange" => {
-                if crate::field::as_bytes(v).is_none() || matches!(v, AMQPValue::ByteArray(_)) {
-                    return Err(AmqpError::precondition(format!(
-                        "invalid type '{}' for arg '{key}' in queue '{queue}' in vhost '{vhost}'",
-                        type_name(v)
-                    )));
-                }
+            "x-dead-letter-exchange"
+                if crate::field::as_bytes(v).is_none() || matches!(v, AMQPValue::ByteArray(_)) =>
+            {
+                return Err(AmqpError::precondition(format!(
+                    "invalid type '{}' for arg '{key}' in queue '{queue}' in vhost '{vhost}'",
+                    type_name(v)
+                )));
             }
             "x-dead-letter-routing-key" => {
                 text(key, v)?;
@@ -141,13 +141,11 @@ pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -
                     return Err(invalid(key, format!("\"unsupported queue type '{kind}'\"")));
                 }
             }
-            "x-single-active-consumer" => {
-                if !matches!(v, AMQPValue::Boolean(_)) {
-                    return Err(invalid(
-                        key,
-                        format!("{{unacceptable_type,{}}}", type_name(v)),
-                    ));
-                }
+            "x-single-active-consumer" if !matches!(v, AMQPValue::Boolean(_)) => {
+                return Err(invalid(
+                    key,
+                    format!("{{unacceptable_type,{}}}", type_name(v)),
+                ));
             }
             _ => {}
         }

@@ -23,12 +23,16 @@ pub struct VHost {
     store: Store,
     exchanges: DashMap<String, Arc<Exchange>>,
     queues: DashMap<String, Arc<Queue>>,
+    /// This vhost, for its queues to dead-letter through.
+    me: std::sync::Weak<VHost>,
 }
 
 /// How a publish was routed.
 #[derive(Debug, Default)]
 pub struct Routed {
     pub queues: usize,
+    /// A queue refused it (`x-overflow` reject-publish): the confirm is a nack.
+    pub rejected: bool,
     /// Set when the message was written to disk: wait on it before confirming.
     pub ticket: Option<u64>,
 }
@@ -50,11 +54,16 @@ const COMPARED_QUEUE_ARGS: &[&str] = &[
 
 impl VHost {
     pub fn new(name: &str, store: Store) -> Arc<VHost> {
+        Arc::new_cyclic(|me| VHost::with_defaults(name, store, me.clone()))
+    }
+
+    fn with_defaults(name: &str, store: Store, me: std::sync::Weak<VHost>) -> VHost {
         let vh = VHost {
             name: name.to_string(),
             store,
             exchanges: DashMap::new(),
             queues: DashMap::new(),
+            me,
         };
         let std = [
             ("", ExchangeKind::Direct),
@@ -77,7 +86,7 @@ impl VHost {
                 )),
             );
         }
-        Arc::new(vh)
+        vh
     }
 
     pub fn exchange(&self, name: &str) -> Option<Arc<Exchange>> {
@@ -350,6 +359,7 @@ impl VHost {
             auto_delete,
             arguments,
             Some(&self.store),
+            self.me.clone(),
         );
         if q.is_persistent() {
             stored(
@@ -506,16 +516,59 @@ impl VHost {
         if headers.is_some_and(|h| h.inner().contains_key("BCC")) {
             msg = msg.without_header("BCC");
         }
-        let mut ticket = None;
+        let mut routed = Routed {
+            queues: queues.len(),
+            ..Routed::default()
+        };
         for q in &queues {
-            if let Some(t) = stored(q.publish(msg.clone()))? {
-                ticket = Some(t);
+            let p = stored(q.publish(msg.clone()))?;
+            routed.ticket = p.ticket.or(routed.ticket);
+            routed.rejected |= p.rejected;
+        }
+        Ok(routed)
+    }
+
+    /// Republish messages that died in `queue` to its dead-letter exchange (see
+    /// [`crate::queue::dead_letter`]). A missing exchange drops them, as RabbitMQ does; so
+    /// does a cycle with no rejection in it. Nothing here is confirmed to anyone.
+    pub fn dead_letter(
+        &self,
+        queue: &str,
+        target: &crate::queue::dead_letter::Target,
+        dead: Vec<(Arc<Message>, crate::queue::dead_letter::Reason)>,
+    ) {
+        use crate::queue::dead_letter::{dead_message, is_cycle, Reason};
+        let Some(x) = self.exchange(&target.exchange) else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (msg, reason) in dead {
+            let (msg, keys) = dead_message(&msg, queue, reason, target, now);
+            let headers = msg.properties.headers().as_ref();
+            let mut queues: Vec<Arc<Queue>> = Vec::new();
+            for key in &keys {
+                for q in self.route(&x, key, headers) {
+                    if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
+                        queues.push(q);
+                    }
+                }
+            }
+            queues.sort_by(|a, b| a.name.cmp(&b.name));
+            for q in queues {
+                if reason != Reason::Rejected && is_cycle(&msg, &q.name) {
+                    tracing::warn!(
+                        queue = q.name,
+                        "dead-letter cycle without a rejection: message dropped"
+                    );
+                    continue;
+                }
+                if let Err(e) = q.publish(msg.clone()) {
+                    tracing::error!(queue = q.name, error = %e, "cannot store a dead-lettered message");
+                }
             }
         }
-        Ok(Routed {
-            queues: queues.len(),
-            ticket,
-        })
     }
 
     /// The store that group-commits this vhost's writes.

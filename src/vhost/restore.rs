@@ -32,6 +32,7 @@ impl VHost {
             q.auto_delete,
             q.arguments,
             Some(self.store()),
+            self.me.clone(),
         );
         let mut n = 0;
         let mut unreadable = Vec::new();
@@ -42,7 +43,7 @@ impl VHost {
                 .budget()
                 .fits((m.body_len + Message::OVERHEAD) as u64);
             if !fits {
-                queue.restore_paged(m.id, m.redelivered);
+                queue.restore_paged(m.id, m.body_len, m.redelivered);
                 n += 1;
             } else if let Some(msg) = m.load() {
                 queue.restore(m.id, msg, m.redelivered);
