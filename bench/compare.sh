@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Benchmark warren against RabbitMQ on this machine with the same load generator
+# (warren-perf), in one run: every scenario alternates between the two brokers
+# (A B A B ..., BENCH_ROUNDS rounds, median reported), the load average is recorded before
+# each run, and bench/RESULTS.md is rewritten.
+#
+#   bash bench/compare.sh            full comparison (BENCH_SECONDS per run, default 10;
+#                                    BENCH_ROUNDS, default 3); installs Debian's
+#                                    rabbitmq-server if it is missing
+#   bash bench/compare.sh --smoke    warren only, 2 s per scenario, no RESULTS.md: proves the
+#                                    tool and the scenarios work (CI runs this; no speed is
+#                                    asserted)
+#   BENCH_ONLY="S1 S4" bash bench/compare.sh    a subset
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+smoke=0
+[ "${1:-}" = "--smoke" ] && smoke=1
+secs=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
+s7_count=${BENCH_S7_COUNT:-1000000}
+if [ $smoke = 1 ]; then secs=2; rounds=1; s7_count=20000; fi
+
+cd "$root"
+cargo build --release --bins >&2
+perf=$root/target/release/warren-perf
+export WARREN_BIN=$root/target/release/warren
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/warren-bench-XXXXXX")
+chmod 755 "$work"
+brokers=(warren)
+[ $smoke = 0 ] && brokers+=(rabbitmq)
+declare -A url
+cleanup() {
+  bash "$root/interop/broker.sh" stop "$work/warren" 2>/dev/null || true
+  [ -d "$work/rabbitmq" ] && bash "$root/interop/broker.sh" stop "$work/rabbitmq" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+p=$(free_port); bash "$root/interop/broker.sh" start warren "$work/warren" "$p"
+url[warren]="amqp://guest:guest@127.0.0.1:$p/%2f"
+if [ $smoke = 0 ]; then
+  p=$(free_port); bash "$root/interop/broker.sh" start oracle "$work/rabbitmq" "$p"
+  url[rabbitmq]="amqp://guest:guest@127.0.0.1:$p/%2f"
+fi
+
+# name | flags | what the target is about
+scenarios=(
+  "S1|-x1 -y1 -s16 -a0|transient 16 B, 1 producer / 1 consumer, no-ack"
+  "S2|-x1 -y1 -s16 -q1000 -a100|transient 16 B, prefetch 1000, multi-ack every 100"
+  "S3|-x1 -y1 -s1024 -a0|transient 1 KiB, no-ack"
+  "S4|-x1 -y1 -s16 --persistent --durable -c100 -q1000 -a100|persistent, durable queue, confirm window 100"
+  "S5|-x1 -y1 -s16 --persistent --durable -c1 -q1000 -a100|persistent, confirm window 1"
+  "S6|-x1 -y1 -s16 -r10000 -a0|rate 10k/s: end-to-end latency"
+  "S7|S7|publish $s7_count x 16 B, then drain (prefetch 1000, ack every 100)"
+  "S8|-x4 -y4 --queues 4 -s16 -a0|4 producers / 4 consumers on 4 queues"
+  "S9|-x1 -y10 --fanout 10 -s16 -a0|fanout to 10 queues"
+)
+
+results=$work/results.jsonl
+: >"$results"
+run() { # broker scenario round flags...
+  local b=$1 s=$2 r=$3; shift 3
+  local q="bench-$s-$r-$b" load out
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  if [ "$s" = S7 ]; then
+    local pub con
+    pub=$("$perf" --uri "${url[$b]}" -u "$q" --publish-only -x1 -s16 -C "$s7_count" --json | tail -1)
+    con=$("$perf" --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$s7_count" --json | tail -1)
+    out=$(python3 -c 'import json,sys; p=json.loads(sys.argv[1]); c=json.loads(sys.argv[2]); p["consume_rate"]=c["consume_rate"]; p["consumed"]=c["consumed"]; p["latency_ms"]=c.get("latency_ms"); print(json.dumps(p))' "$pub" "$con")
+  else
+    out=$("$perf" --uri "${url[$b]}" -u "$q" -z "$secs" "$@" --json | tail -1)
+  fi
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(broker=sys.argv[2],scenario=sys.argv[3],round=int(sys.argv[4]),load=sys.argv[5]); print(json.dumps(d))' \
+    "$out" "$b" "$s" "$r" "$load" >>"$results"
+  echo "$s round $r $b: $(tail -1 "$results")" >&2
+}
+
+for entry in "${scenarios[@]}"; do
+  IFS='|' read -r name flags _ <<<"$entry"
+  if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $name "* ]]; then continue; fi
+  for r in $(seq "$rounds"); do
+    for b in "${brokers[@]}"; do
+      # shellcheck disable=SC2086
+      run "$b" "$name" "$r" $flags
+    done
+  done
+done
+
+[ $smoke = 1 ] && { echo "smoke run done: every scenario ran against warren" >&2; exit 0; }
+
+python3 - "$results" "$here/RESULTS.md" "$secs" "$rounds" "${scenarios[@]}" <<'PY'
+import json, statistics, sys, subprocess, datetime, os
+res, out, secs, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+scen = [s.split("|") for s in sys.argv[5:]]
+rows = [json.loads(l) for l in open(res)]
+def med(s, b, f):
+    v = [f(r) for r in rows if r["scenario"] == s and r["broker"] == b and f(r) is not None]
+    return statistics.median(v) if v else None
+def fmt(x, unit=""):
+    return "—" if x is None else (f"{x:,.0f}{unit}" if x >= 100 else f"{x:.3f}{unit}")
+lines = ["# Benchmark: warren against RabbitMQ", "",
+  f"Made by `bash bench/compare.sh` on {datetime.date.today()}: {os.cpu_count()} cores, "
+  f"{secs} s per run, {rounds} rounds alternating warren and RabbitMQ, medians. Same load "
+  "generator (`warren-perf`, lean path) for both. RabbitMQ is Debian's `rabbitmq-server` "
+  f"({subprocess.run(['dpkg-query','-W','-f=${Version}','rabbitmq-server'],capture_output=True,text=True).stdout or '?'}).", "",
+  "| scenario | | publish/s warren | publish/s RabbitMQ | consume/s warren | consume/s RabbitMQ | consume ratio | latency p50 / p99 ms warren | latency p50 / p99 ms RabbitMQ | confirm p99 ms warren | confirm p99 ms RabbitMQ | load before (1/5/15 min) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+for name, flags, what in scen:
+    g = lambda b, f: med(name, b, f)
+    pw, pr = g("warren", lambda r: r.get("publish_rate")), g("rabbitmq", lambda r: r.get("publish_rate"))
+    cw, cr = g("warren", lambda r: r.get("consume_rate")), g("rabbitmq", lambda r: r.get("consume_rate"))
+    lat = lambda b, p: g(b, lambda r: (r.get("latency_ms") or {}).get(p))
+    clat = lambda b: g(b, lambda r: (r.get("confirm_latency_ms") or {}).get("p99"))
+    ratio = f"{cw/cr:.1f}x" if cw and cr else "—"
+    loads = ", ".join(r["load"] for r in rows if r["scenario"] == name)
+    lines.append(f"| {name} | {what} | {fmt(pw)} | {fmt(pr)} | {fmt(cw)} | {fmt(cr)} | {ratio} | "
+                 f"{fmt(lat('warren','p50'))} / {fmt(lat('warren','p99'))} | {fmt(lat('rabbitmq','p50'))} / {fmt(lat('rabbitmq','p99'))} | "
+                 f"{fmt(clat('warren'))} | {fmt(clat('rabbitmq'))} | {loads} |")
+lines += ["", "Flags per scenario (`warren-perf ... -z SECONDS`):", ""]
+lines += [f"- {n}: `{f}`" for n, f, _ in scen]
+lines += ["", "Raw results, one JSON line per run:", "", "```"] + [json.dumps(r) for r in rows] + ["```", ""]
+open(out, "w").write("\n".join(lines))
+print("\n".join(lines[:len(scen) + 6]))
+PY
