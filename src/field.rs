@@ -17,6 +17,20 @@ pub fn as_i64(v: &AMQPValue) -> Option<i64> {
     })
 }
 
+/// A string-typed field as text (invalid UTF-8 replaced).
+pub fn as_text(v: &AMQPValue) -> Option<String> {
+    as_bytes(v).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// The strings of header `name` when it is an array (as `CC` and `BCC` are); other element
+/// types are skipped, and anything but an array gives none.
+pub fn string_array(headers: Option<&amq_protocol::types::FieldTable>, name: &str) -> Vec<String> {
+    match headers.and_then(|h| h.inner().get(name)) {
+        Some(AMQPValue::FieldArray(a)) => a.as_slice().iter().filter_map(as_text).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The bytes of a string-typed field (short or long string, or a byte array).
 pub fn as_bytes(v: &AMQPValue) -> Option<&[u8]> {
     match v {

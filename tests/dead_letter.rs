@@ -318,34 +318,15 @@ async fn reject_publish_nacks_the_overflow_and_keeps_the_queue() {
     .await;
     let mut confirms = Vec::new();
     for body in [b"kept", b"over", b"more"] {
-        let c = ch
-            .basic_publish(
-                "".into(),
-                q.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap();
-        confirms.push(within(5, c).await.unwrap());
+        confirms.push(confirmation(&ch, "", &q, body, BasicProperties::default()).await);
     }
     assert!(confirms[0].is_ack());
     assert!(confirms[1].is_nack());
     assert!(confirms[2].is_nack());
     assert_eq!(drain(&ch, &q).await, vec![b"kept".to_vec()]);
     // Room again: accepted.
-    let c = ch
-        .basic_publish(
-            "".into(),
-            q.as_str().into(),
-            BasicPublishOptions::default(),
-            b"later",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    assert!(within(5, c).await.unwrap().is_ack());
+    let later = confirmation(&ch, "", &q, b"later", BasicProperties::default()).await;
+    assert!(later.is_ack());
 
     // reject-publish-dlx: the refused message also goes to the dead-letter exchange.
     let q = unique("full-dlx");
@@ -360,17 +341,8 @@ async fn reject_publish_nacks_the_overflow_and_keeps_the_queue() {
     )
     .await;
     for (body, ack) in [(b"kept", true), (b"over", false)] {
-        let c = ch
-            .basic_publish(
-                "".into(),
-                q.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(within(5, c).await.unwrap().is_ack(), ack);
+        let c = confirmation(&ch, "", &q, body, BasicProperties::default()).await;
+        assert_eq!(c.is_ack(), ack);
     }
     let d = get_eventually(&ch, &dlq).await;
     assert_eq!(d.delivery.data, b"over");

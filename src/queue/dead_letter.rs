@@ -47,21 +47,16 @@ fn text(s: &str) -> AMQPValue {
 }
 
 fn value_text(v: Option<&AMQPValue>) -> Option<String> {
-    v.and_then(crate::field::as_bytes)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
+    v.and_then(crate::field::as_text)
 }
 
 /// The routing keys a message was published with: its key and those of its `CC` header.
 fn routing_keys(msg: &Message) -> Vec<String> {
     let mut keys = vec![msg.routing_key.clone()];
-    if let Some(AMQPValue::FieldArray(cc)) = msg
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("CC"))
-    {
-        keys.extend(cc.as_slice().iter().filter_map(|v| value_text(Some(v))));
-    }
+    keys.extend(crate::field::string_array(
+        msg.properties.headers().as_ref(),
+        "CC",
+    ));
     keys
 }
 

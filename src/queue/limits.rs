@@ -86,18 +86,7 @@ impl Queue {
     /// drop-head: remove the oldest ready messages until the queue is within its limits.
     pub(super) fn enforce_limits(&self, st: &mut State) {
         while !st.ready.is_empty() && self.over_limit(st, 0, 0) {
-            if self.dead_letter.is_some() {
-                match st.ready.pop_front(&|id, home| self.load(id, home)) {
-                    Some(Ok(e)) => {
-                        self.forget([e.gone()]);
-                        self.died(st, e.msg, Reason::Maxlen);
-                    }
-                    Some(Err(gone)) => self.forget([gone]),
-                    None => break,
-                }
-            } else if let Some(gone) = st.ready.drop_front() {
-                self.forget([gone]);
-            }
+            self.remove_head(st, Reason::Maxlen);
         }
     }
 
@@ -105,18 +94,26 @@ impl Queue {
     pub(super) fn drop_expired(&self, st: &mut State) {
         let now = Instant::now();
         while st.ready.head_expired(now) {
-            if self.dead_letter.is_some() {
-                match st.ready.pop_front(&|id, home| self.load(id, home)) {
-                    Some(Ok(e)) => {
-                        self.forget([e.gone()]);
-                        self.died(st, e.msg, Reason::Expired);
-                    }
-                    Some(Err(gone)) => self.forget([gone]),
-                    None => break,
-                }
-            } else if let Some(gone) = st.ready.drop_front() {
+            self.remove_head(st, Reason::Expired);
+        }
+    }
+
+    /// The head message dies for `reason`: read back and kept for the dead-letter exchange if
+    /// the queue has one, otherwise dropped unread.
+    fn remove_head(&self, st: &mut State, reason: Reason) {
+        if self.dead_letter.is_none() {
+            if let Some(gone) = st.ready.drop_front() {
                 self.forget([gone]);
             }
+            return;
+        }
+        match st.ready.pop_front(&|id, home| self.load(id, home)) {
+            Some(Ok(e)) => {
+                self.forget([e.gone()]);
+                self.died(st, e.msg, reason);
+            }
+            Some(Err(gone)) => self.forget([gone]),
+            None => {}
         }
     }
 }

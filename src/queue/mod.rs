@@ -147,11 +147,7 @@ impl Queue {
                 .and_then(crate::field::as_i64)
                 .and_then(|v| u64::try_from(v).ok())
         };
-        let text = |k: &str| {
-            arg(k)
-                .and_then(crate::field::as_bytes)
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-        };
+        let text = |k: &str| arg(k).and_then(crate::field::as_text);
         let message_ttl = uint("x-message-ttl");
         let overflow = match text("x-overflow").as_deref() {
             Some("reject-publish") => Overflow::RejectPublish,

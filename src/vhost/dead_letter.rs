@@ -2,7 +2,6 @@
 
 use super::VHost;
 use crate::message::Message;
-use crate::queue::Queue;
 use std::sync::Arc;
 
 impl VHost {
@@ -24,16 +23,8 @@ impl VHost {
             .map_or(0, |d| d.as_secs());
         for (msg, reason) in dead {
             let (msg, keys) = dead_message(&msg, queue, reason, target, now);
-            let headers = msg.properties.headers().as_ref();
-            let mut queues: Vec<Arc<Queue>> = Vec::new();
-            for key in &keys {
-                for q in self.route(&x, key, headers) {
-                    if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
-                        queues.push(q);
-                    }
-                }
-            }
-            queues.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut queues = Vec::new();
+            self.route_more(&x, &keys, msg.properties.headers().as_ref(), &mut queues);
             for q in queues {
                 if reason != Reason::Rejected && is_cycle(&msg, &q.name) {
                     tracing::warn!(

@@ -497,23 +497,37 @@ impl VHost {
         queues
     }
 
+    /// Add to `queues` those that the further routing `keys` reach (sender-selected
+    /// distribution, dead-lettering), each queue once, in the same stable order as `route`.
+    pub(crate) fn route_more(
+        &self,
+        exchange: &Exchange,
+        keys: &[String],
+        headers: Option<&FieldTable>,
+        queues: &mut Vec<Arc<Queue>>,
+    ) {
+        if keys.is_empty() {
+            return;
+        }
+        for key in keys {
+            for q in self.route(exchange, key, headers) {
+                if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
+                    queues.push(q);
+                }
+            }
+        }
+        queues.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
     /// Deliver an assembled message to the queues it routes to. Sender-selected distribution
     /// as RabbitMQ has it: the routing keys in the `CC` and `BCC` headers (arrays of strings)
     /// route too, and `BCC` is removed before delivery.
     pub fn publish(&self, exchange: &Exchange, mut msg: Arc<Message>) -> AmqpResult<Routed> {
         let headers = msg.properties.headers().as_ref();
         let mut queues = self.route(exchange, &msg.routing_key, headers);
-        let extra = sender_selected_keys(headers);
-        if !extra.is_empty() {
-            for key in &extra {
-                for q in self.route(exchange, key, headers) {
-                    if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
-                        queues.push(q);
-                    }
-                }
-            }
-            queues.sort_by(|a, b| a.name.cmp(&b.name));
-        }
+        let mut extra = crate::field::string_array(headers, "CC");
+        extra.extend(crate::field::string_array(headers, "BCC"));
+        self.route_more(exchange, &extra, headers, &mut queues);
         if headers.is_some_and(|h| h.inner().contains_key("BCC")) {
             msg = msg.without_header("BCC");
         }
@@ -533,20 +547,6 @@ impl VHost {
     pub fn store(&self) -> &Store {
         &self.store
     }
-}
-
-/// The routing keys of the `CC` and `BCC` headers (other types are ignored).
-fn sender_selected_keys(headers: Option<&FieldTable>) -> Vec<String> {
-    let mut keys = Vec::new();
-    let Some(h) = headers else { return keys };
-    for name in ["CC", "BCC"] {
-        if let Some(amq_protocol::types::AMQPValue::FieldArray(a)) = h.inner().get(name) {
-            keys.extend(a.as_slice().iter().filter_map(|v| {
-                crate::field::as_bytes(v).map(|b| String::from_utf8_lossy(b).into_owned())
-            }));
-        }
-    }
-    keys
 }
 
 /// A storage failure on a metadata or publish path closes the connection with 541.

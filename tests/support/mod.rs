@@ -98,6 +98,17 @@ pub async fn publish_confirmed_with(
     body: &[u8],
     props: BasicProperties,
 ) {
+    assert!(confirmation(ch, exchange, key, body, props).await.is_ack());
+}
+
+/// Publish on a confirm channel and wait for the broker's answer, ack or nack.
+pub async fn confirmation(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) -> lapin::Confirmation {
     let confirm = within(
         5,
         ch.basic_publish(
@@ -110,7 +121,7 @@ pub async fn publish_confirmed_with(
     )
     .await
     .expect("basic.publish");
-    assert!(within(10, confirm).await.expect("confirm").is_ack());
+    within(10, confirm).await.expect("confirm")
 }
 
 /// basic.get with manual ack.
