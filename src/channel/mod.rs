@@ -7,6 +7,7 @@ mod basic;
 mod exchange;
 mod queue;
 mod tx;
+pub use tx::COMMIT_SEQ;
 
 use crate::broker::Broker;
 use crate::codec::{ContentHeader, OutBuf};

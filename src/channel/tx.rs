@@ -42,9 +42,10 @@ impl Confirms {
         self.refused.push_back(seq);
     }
 
+    /// Every publish up to `seq` that waited for the disk is durable now.
     pub(super) fn synced(&mut self, seq: u64) {
-        if let Some(pos) = self.waiting.iter().position(|s| *s == seq) {
-            self.waiting.remove(pos);
+        while self.waiting.front().is_some_and(|s| *s <= seq) {
+            self.waiting.pop_front();
         }
     }
 
@@ -95,7 +96,7 @@ pub struct TxBuffer {
 
 /// The sequence number a sync notification carries when it completes a tx.commit rather
 /// than a confirm (confirm sequence numbers start at 1, and a channel is never in both modes).
-pub(super) const COMMIT_SEQ: u64 = 0;
+pub const COMMIT_SEQ: u64 = 0;
 
 impl Channel {
     pub(super) fn commit_ok(&self, out: &mut OutBuf) {

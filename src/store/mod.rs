@@ -4,9 +4,11 @@
 //! Trees: `exchanges` and `queues` (key: vhost, name), `bindings` (key: vhost, source, dest
 //! kind, dest, routing key, arguments), `messages` (key: vhost, queue, then the message id in
 //! big-endian so a queue's messages iterate in order) and `delivered` (same keys: messages
-//! handed to a consumer, which come back redelivered after a restart). Consumer acks remove
-//! keys without a sync: after a crash an acked message may come back (at-least-once); a
-//! confirmed one never goes missing.
+//! handed to a consumer, which come back redelivered after a restart). Message records go
+//! through a write-behind [`journal`] that the sync thread applies before each flush, so a
+//! message acked before its group commit is never written. Consumer acks remove keys without
+//! a sync: after a crash an acked message may come back (at-least-once); a confirmed one
+//! never goes missing.
 //!
 //! `paged` holds transient messages that a queue pushed out of memory (key: the queue's
 //! serial number, then the message id); it is emptied at every start. `meta` holds the store's
@@ -15,6 +17,7 @@
 
 pub mod bodies;
 pub mod encoding;
+mod journal;
 mod recover;
 mod sync;
 
@@ -26,6 +29,7 @@ use crate::message::Message;
 use crate::queue::Budget;
 use bodies::{Bodies, BodyRef, BODY_THRESHOLD};
 use encoding::{flag, key, push_part, table_bytes};
+use journal::{Change, Journal};
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,6 +53,8 @@ pub struct Store {
     /// The store's directory, for `syncfs`.
     dir: Arc<File>,
     syncer: Arc<Syncer>,
+    /// Message records on their way to sled.
+    journal: Arc<Journal>,
     /// Message bodies held in queues' RAM across the broker; beyond it, bodies stay on disk.
     budget: Arc<Budget>,
     /// Serial numbers of queues, naming their records in `paged`.
@@ -102,15 +108,16 @@ impl Store {
             dir,
             db,
             syncer: Syncer::new(),
+            journal: Arc::default(),
             budget: Budget::new(cfg.memory_budget),
             serials: Arc::new(AtomicU64::new(0)),
             workers: Arc::new(std::sync::Mutex::new(None)),
         };
         let sync = {
-            let (s, db, dir) = (store.syncer.clone(), store.db.clone(), store.dir.clone());
+            let s = store.clone();
             std::thread::Builder::new()
                 .name("warren-sync".into())
-                .spawn(move || s.run(db, &dir))?
+                .spawn(move || s.syncer.run(&s))?
         };
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let compact = {
@@ -229,21 +236,26 @@ impl Store {
         self.purge(vhost, name)
     }
 
-    /// Remove all messages of a queue.
+    /// Remove all messages of a queue, pending ones included.
     pub fn purge(&self, vhost: &str, name: &str) -> StoreResult<()> {
         let prefix = key(&[vhost.as_bytes(), name.as_bytes()]);
-        // One removal per key: the value removed is the one whose body is released, even if
-        // compaction switched it to a new place since the scan.
-        for k in self.messages.scan_prefix(&prefix).keys() {
-            if let Some(v) = self.messages.remove(k?)? {
+        self.journal.purge(&prefix, |cancelled| {
+            for v in cancelled {
                 self.release(&v);
             }
-        }
-        let mut batch = sled::Batch::default();
-        for k in self.delivered.scan_prefix(&prefix).keys() {
-            batch.remove(k?);
-        }
-        self.delivered.apply_batch(batch)
+            // One removal per key: the value removed is the one whose body is released,
+            // even if compaction switched it to a new place since the scan.
+            for k in self.messages.scan_prefix(&prefix).keys() {
+                if let Some(v) = self.messages.remove(k?)? {
+                    self.release(&v);
+                }
+            }
+            let mut batch = sled::Batch::default();
+            for k in self.delivered.scan_prefix(&prefix).keys() {
+                batch.remove(k?);
+            }
+            self.delivered.apply_batch(batch)
+        })
     }
 
     fn binding_key(
@@ -367,12 +379,42 @@ impl Store {
         }
     }
 
-    /// Write a persistent message; returns the ticket to wait on before confirming it.
+    /// Write a persistent message (through the journal); returns the ticket to wait on
+    /// before confirming it.
     pub fn put_message(&self, prefix: &[u8], id: u64, msg: &Message) -> StoreResult<u64> {
         let k = Self::message_key(prefix, id);
         let v = self.encode_message(TAG_MESSAGES, &k, msg)?;
-        self.messages.insert(k, v)?;
-        Ok(self.syncer.ticket())
+        Ok(self.journal.put(k, v))
+    }
+
+    /// Hand everything pending in the journal to sled; returns the ticket it covers.
+    fn apply_journal(&self) -> StoreResult<u64> {
+        self.journal.apply(|batch| {
+            for change in batch.changes() {
+                match change {
+                    Change::Put {
+                        key,
+                        value,
+                        delivered,
+                    } => {
+                        self.messages.insert(key, value)?;
+                        if delivered {
+                            self.delivered.insert(key, &[])?;
+                        }
+                    }
+                    Change::Delivered(key) => {
+                        self.delivered.insert(key, &[])?;
+                    }
+                    Change::Remove(key) => {
+                        if let Some(v) = self.messages.remove(key)? {
+                            self.release(&v);
+                        }
+                        self.delivered.remove(key)?;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Read one stored message back (a paged-out body reaching the head of its queue).
@@ -380,6 +422,9 @@ impl Store {
         let k = Self::message_key(prefix, id);
         // Compaction may move the body between reading the record and reading the body:
         // then the record has changed, and reading it again finds the new place.
+        if let Some(v) = self.journal.get(&k) {
+            return Ok(self.decode_message(TAG_MESSAGES, &k, &v));
+        }
         for _ in 0..3 {
             let Some(v) = self.messages.get(&k)? else {
                 return Ok(None);
@@ -396,17 +441,16 @@ impl Store {
 
     /// The message was handed to a consumer: after a restart it comes back redelivered.
     pub fn mark_delivered(&self, prefix: &[u8], id: u64) -> StoreResult<()> {
-        self.delivered.insert(Self::message_key(prefix, id), &[])?;
+        self.journal.delivered(Self::message_key(prefix, id));
         Ok(())
     }
 
-    /// The message is settled (acked, rejected, expired): forget it.
+    /// The message is settled (acked, rejected, expired): forget it. A message that has
+    /// not reached sled yet never will.
     pub fn remove_message(&self, prefix: &[u8], id: u64) -> StoreResult<()> {
-        let k = Self::message_key(prefix, id);
-        if let Some(v) = self.messages.remove(&k)? {
+        if let Some(v) = self.journal.remove(Self::message_key(prefix, id)) {
             self.release(&v);
         }
-        self.delivered.remove(&k)?;
         Ok(())
     }
 
@@ -448,6 +492,8 @@ impl Store {
     /// Move the live bodies of a sparse segment to the active one, make the moves durable,
     /// then let the segment go (see [`bodies`]).
     fn compact(&self, seg: u64) -> StoreResult<()> {
+        // Records still in the journal may own bodies in this segment: sled gets them first.
+        self.apply_journal()?;
         let mut moved = 0usize;
         for rec in self.bodies.records(seg)? {
             let tree = match rec.tag {

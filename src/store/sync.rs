@@ -11,13 +11,23 @@
 //! (log, blobs, directory entries) and flushes the device cache. A confirm is sent only after
 //! both succeeded.
 
+use super::journal::Journal;
+use super::Store;
 use crate::connection::ConnEvent;
 use crate::error::ReplyCode;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
+
+/// How often the journal is applied when no publisher waits (acks and unconfirmed
+/// persistent publishes).
+const APPLY_INTERVAL: Duration = Duration::from_millis(50);
+/// While publishers pipeline, a round waits until the journal has been still this long...
+const LINGER_STEP: Duration = Duration::from_micros(50);
+/// ...but never longer than this.
+const MAX_LINGER: Duration = Duration::from_millis(2);
 
 /// A publisher waiting for its data to be durable.
 struct Waiter {
@@ -31,16 +41,13 @@ struct Waiter {
 #[derive(Default)]
 struct State {
     waiters: Vec<Waiter>,
-    /// Highest ticket known durable.
-    synced: u64,
+    /// The sync thread is waiting for work (a new waiter must wake it).
+    idle: bool,
     stop: bool,
 }
 
 /// Shared between the store handle and the sync thread.
 pub struct Syncer {
-    /// Tickets handed out: each write that must become durable takes the next one after it
-    /// is applied to sled, so a flush that starts after reading `issued` covers it.
-    issued: AtomicU64,
     /// How many flush+sync rounds have run (for tests and metrics).
     pub rounds: AtomicU64,
     state: Mutex<State>,
@@ -50,7 +57,7 @@ pub struct Syncer {
 impl std::fmt::Debug for Syncer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Syncer")
-            .field("issued", &self.issued)
+            .field("rounds", &self.rounds)
             .finish()
     }
 }
@@ -58,7 +65,6 @@ impl std::fmt::Debug for Syncer {
 impl Syncer {
     pub fn new() -> Arc<Syncer> {
         Arc::new(Syncer {
-            issued: AtomicU64::new(0),
             rounds: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -69,12 +75,8 @@ impl Syncer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Called after a write that must be durable before it is confirmed.
-    pub fn ticket(&self) -> u64 {
-        self.issued.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// Send `ConnEvent::Synced { channel, seq }` to `tx` once `ticket` is durable.
+    /// Send `ConnEvent::Synced { channel, seq }` to `tx` once `ticket` is durable (or
+    /// settled by consumers before it had to be).
     pub fn wait(&self, ticket: u64, tx: UnboundedSender<ConnEvent>, channel: u16, seq: u64) {
         let mut st = self.lock();
         st.waiters.push(Waiter {
@@ -83,7 +85,10 @@ impl Syncer {
             channel,
             seq,
         });
-        self.wake.notify_one();
+        if st.idle {
+            st.idle = false;
+            self.wake.notify_one();
+        }
     }
 
     pub fn stop(&self) {
@@ -91,48 +96,48 @@ impl Syncer {
         self.wake.notify_all();
     }
 
-    /// The sync thread's loop: wait for waiters, flush and sync once for all of them.
-    pub fn run(&self, db: sled::Db, dir: &File) {
+    /// The sync thread's loop: wait for waiters, apply the journal, flush and sync once
+    /// for all of them.
+    pub(super) fn run(&self, store: &Store) {
+        let mut pipelined = false;
         loop {
-            let target = {
+            let stopping = {
                 let mut st = self.lock();
-                while st.waiters.is_empty() && !st.stop {
+                let mut waited = false;
+                while st.waiters.is_empty() && !st.stop && !(waited && store.journal.has_work()) {
+                    st.idle = true;
                     st = self
                         .wake
-                        .wait_timeout(st, Duration::from_millis(500))
+                        .wait_timeout(st, APPLY_INTERVAL)
                         .map(|r| r.0)
                         .unwrap_or_else(|p| p.into_inner().0);
+                    st.idle = false;
+                    waited = true;
                 }
-                if st.stop && st.waiters.is_empty() {
-                    return;
-                }
-                self.issued.load(Ordering::Acquire)
+                st.stop && st.waiters.is_empty()
             };
-            let result = db
-                .flush()
-                .map_err(|e| e.to_string())
-                .and_then(|_| syncfs(dir));
-            self.rounds.fetch_add(1, Ordering::Relaxed);
-            let mut st = self.lock();
-            let (ready, rest): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut st.waiters)
-                .into_iter()
-                .partition(|w| w.ticket <= target);
-            st.waiters = rest;
-            match &result {
-                Ok(()) => {
-                    st.synced = st.synced.max(target);
-                    drop(st);
-                    for w in ready {
-                        let _ = w.tx.send(ConnEvent::Synced {
-                            channel: w.channel,
-                            seq: w.seq,
-                        });
-                    }
-                }
+            if pipelined {
+                linger(&store.journal);
+            }
+            let result = self.round(store);
+            let target = match &result {
+                Ok(t) => *t,
+                Err(_) => store.journal.issued(),
+            };
+            let ready: Vec<Waiter> = {
+                let mut st = self.lock();
+                let (ready, rest) = std::mem::take(&mut st.waiters)
+                    .into_iter()
+                    .partition(|w| w.ticket <= target);
+                st.waiters = rest;
+                ready
+            };
+            pipelined = ready.len() > 1;
+            match result {
+                Ok(_) => notify(ready),
                 Err(e) => {
                     // Never retry and then ack: the publishers' connections are closed, so
                     // their unconfirmed messages are republished by the clients.
-                    drop(st);
                     tracing::error!(error = %e, "store sync failed");
                     for w in ready {
                         let _ = w.tx.send(ConnEvent::Close {
@@ -142,7 +147,65 @@ impl Syncer {
                     }
                 }
             }
+            if stopping {
+                return;
+            }
         }
+    }
+
+    /// Apply the journal, then flush and sync if that (or a compaction) wrote anything.
+    /// Returns the ticket now durable.
+    fn round(&self, store: &Store) -> Result<u64, String> {
+        let target = store.apply_journal().map_err(|e| e.to_string())?;
+        if store.journal.take_dirty() {
+            store.db.flush().map_err(|e| e.to_string())?;
+            syncfs(&store.dir)?;
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(target)
+    }
+}
+
+/// Wait while the journal keeps moving (publishers pipelining, consumers acking), so one
+/// round covers a whole confirm window, and messages acked meanwhile are never written.
+fn linger(journal: &Journal) {
+    let start = Instant::now();
+    let mut seen = journal.activity();
+    loop {
+        std::thread::sleep(LINGER_STEP);
+        let now = journal.activity();
+        if now == seen || start.elapsed() >= MAX_LINGER {
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// One `Synced` event per channel: the highest sequence number covers the lower ones (a
+/// channel's tickets grow with its sequence numbers). Commits are sent as they are.
+fn notify(ready: Vec<Waiter>) {
+    let mut latest: Vec<Waiter> = Vec::new();
+    for w in ready {
+        if w.seq == crate::channel::COMMIT_SEQ {
+            let _ = w.tx.send(ConnEvent::Synced {
+                channel: w.channel,
+                seq: w.seq,
+            });
+            continue;
+        }
+        match latest
+            .iter_mut()
+            .find(|l| l.channel == w.channel && l.tx.same_channel(&w.tx))
+        {
+            Some(l) => l.seq = l.seq.max(w.seq),
+            None => latest.push(w),
+        }
+    }
+    for w in latest {
+        let _ = w.tx.send(ConnEvent::Synced {
+            channel: w.channel,
+            seq: w.seq,
+        });
     }
 }
 
