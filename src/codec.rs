@@ -2,8 +2,10 @@
 //!
 //! The 7-byte frame envelope is read here so that an oversized frame is refused before its
 //! payload is buffered, and so that a body frame becomes a zero-copy slice of the read buffer.
-//! Methods and content headers are decoded and encoded by amq-protocol; only `basic.deliver`
-//! (the hot path) is encoded by hand, and a unit test checks it against amq-protocol.
+//! Methods and content headers are decoded and encoded by amq-protocol, except on the hot
+//! path: `basic.publish` and `basic.ack` are decoded and `basic.deliver` encoded by hand (the
+//! generic parser allocates a flag list per method), and unit tests check them against
+//! amq-protocol.
 
 use crate::error::{AmqpError, AmqpResult};
 use amq_protocol::frame::{gen_frame, AMQPFrame, WriteContext};
@@ -133,6 +135,9 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
             );
         }
     }
+    if let Some(m) = decode_hot(class, method, &payload[4..]) {
+        return Ok(m);
+    }
     match parse_class(payload) {
         Ok((&[], m)) => Ok(m),
         _ => Err(AmqpError::frame_error(format!(
@@ -140,6 +145,43 @@ fn decode_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
         ))
         .on(class, method)),
     }
+}
+
+/// `basic.publish` and `basic.ack` decoded without amq-protocol's generic parser. `None`
+/// for any other method or anything unusual (the generic parser then decides, errors
+/// included).
+fn decode_hot(class: u16, method: u16, args: &[u8]) -> Option<AMQPClass> {
+    use amq_protocol::protocol::basic::{AMQPMethod, Ack, Publish};
+    match (class, method) {
+        (60, 40) => {
+            // reserved-1, exchange, routing-key, bits.
+            let (rest, ex) = read_short_str(args.get(2..)?)?;
+            let (rest, rk) = read_short_str(rest)?;
+            let [bits] = rest else { return None };
+            Some(AMQPClass::Basic(AMQPMethod::Publish(Publish {
+                exchange: ex.into(),
+                routing_key: rk.into(),
+                mandatory: bits & 1 != 0,
+                immediate: bits & 2 != 0,
+            })))
+        }
+        (60, 80) => {
+            let (tag, bits) = (args.get(..8)?, args.get(8..)?);
+            let [bits] = bits else { return None };
+            Some(AMQPClass::Basic(AMQPMethod::Ack(Ack {
+                delivery_tag: u64::from_be_bytes(tag.try_into().ok()?),
+                multiple: bits & 1 != 0,
+            })))
+        }
+        _ => None,
+    }
+}
+
+/// A short string (length octet, UTF-8 bytes) and what follows it.
+fn read_short_str(b: &[u8]) -> Option<(&[u8], &str)> {
+    let (&n, rest) = b.split_first()?;
+    let s = rest.get(..n as usize)?;
+    Some((&rest[n as usize..], std::str::from_utf8(s).ok()?))
 }
 
 fn decode_header(channel: u16, payload: Bytes) -> AmqpResult<ContentHeader> {
@@ -287,6 +329,56 @@ mod tests {
 
     fn flat(out: &mut OutBuf) -> Vec<u8> {
         out.take().iter().flat_map(|c| c.iter().copied()).collect()
+    }
+
+    /// The hand-written decoders give what amq-protocol gives, and leave to it what they
+    /// do not understand.
+    #[test]
+    fn hot_methods_decode_as_amq_protocol_does() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for (ex, rk) in [
+            ("", ""),
+            ("amq.topic", "a.b.c"),
+            ("x", &"k".repeat(255)[..]),
+        ] {
+            for bits in 0u8..4 {
+                let mut p = vec![0, 60, 0, 40, 0, 0, ex.len() as u8];
+                p.extend_from_slice(ex.as_bytes());
+                p.push(rk.len() as u8);
+                p.extend_from_slice(rk.as_bytes());
+                p.push(bits);
+                cases.push(p);
+            }
+        }
+        for tag in [0u64, 1, 0x0102_0304_0506_0708, u64::MAX] {
+            for bits in 0u8..2 {
+                let mut p = vec![0, 60, 0, 80];
+                p.extend_from_slice(&tag.to_be_bytes());
+                p.push(bits);
+                cases.push(p);
+            }
+        }
+        // Truncated, overlong and non-UTF-8 variants fall through to the generic parser.
+        let mut odd = Vec::new();
+        for c in &cases {
+            odd.push(c[..c.len() - 1].to_vec());
+            let mut longer = c.clone();
+            longer.push(0);
+            odd.push(longer);
+        }
+        odd.push(vec![0, 60, 0, 40, 0, 0, 1, 0xff, 0, 0]);
+        for p in &cases {
+            let hot = decode_hot(60, u16::from_be_bytes([p[2], p[3]]), &p[4..]);
+            let generic = match parse_class(&p[..]) {
+                Ok((&[], m)) => m,
+                other => panic!("amq-protocol refused {p:?}: {other:?}"),
+            };
+            assert_eq!(format!("{hot:?}"), format!("Some({generic:?})"), "{p:?}");
+        }
+        for p in &odd {
+            let hot = decode_hot(60, u16::from_be_bytes([p[2], p[3]]), &p[4..]);
+            assert!(hot.is_none(), "{p:?} decoded as {hot:?}");
+        }
     }
 
     #[test]

@@ -38,10 +38,25 @@ pub struct AmqpConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
-    /// Bytes of queued messages held in RAM; beyond it, they are paged out to the store.
+    /// Bytes of queued persistent messages held in RAM; beyond it, their bodies stay on disk
+    /// until delivered.
     pub memory_budget: u64,
+    /// Bytes of queued transient messages held in RAM; beyond it, they are paged out to the
+    /// store. 0: a fifth of the machine's memory, where RabbitMQ starts paging (its memory
+    /// high watermark, 0.4, times its paging ratio, 0.5).
+    pub transient_budget: u64,
     /// Size of the segment files holding large message bodies.
     pub segment_size: u64,
+}
+
+impl StorageConfig {
+    /// `transient_budget` with 0 resolved against the machine's memory.
+    pub fn transient_budget(&self) -> u64 {
+        match self.transient_budget {
+            0 => crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024 / 5),
+            n => n,
+        }
+    }
 }
 
 /// The user and vhost that exist on a fresh data directory.

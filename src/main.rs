@@ -5,6 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use warren::config::{Config, Overrides};
 
+/// mimalloc instead of glibc's malloc: a message is allocated on the thread that reads its
+/// publisher and freed on the thread that writes it to its consumer, and glibc's per-arena
+/// locks made that cross-thread free the broker's most contended lock (22% of the time in a
+/// perf profile of 1 producer / 1 consumer at full rate).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An AMQP 0-9-1 message broker, a drop-in replacement for RabbitMQ.
 #[derive(Parser, Debug)]
 #[command(name = "warren", version)]

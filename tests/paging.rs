@@ -70,7 +70,11 @@ async fn fill(
 
 #[tokio::test]
 async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
-    let b = TestBroker::start_with(|c| c.storage.memory_budget = BUDGET).await;
+    let b = TestBroker::start_with(|c| {
+        c.storage.memory_budget = BUDGET;
+        c.storage.transient_budget = BUDGET;
+    })
+    .await;
     let mut headers = FieldTable::default();
     headers.insert("k".into(), AMQPValue::LongInt(7));
     let persistent = BasicProperties::default()
@@ -91,11 +95,13 @@ async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
         paged > 400,
         "only {paged} of 500 messages paged out with a 64 KiB budget"
     );
-    let used = b.broker().unwrap().store.budget().used();
-    assert!(
-        used <= BUDGET,
-        "{used} bytes held against a budget of {BUDGET}"
-    );
+    let store = &b.broker().unwrap().store;
+    for used in [store.budget().used(), store.transient_budget().used()] {
+        assert!(
+            used <= BUDGET,
+            "{used} bytes held against a budget of {BUDGET}"
+        );
+    }
 
     for i in 0..500u32 {
         let m = get(&ch, "deep")
@@ -109,11 +115,16 @@ async fn deep_queue_pages_bodies_out_and_delivers_them_intact_in_order() {
     }
     assert!(get(&ch, "deep").await.is_none());
     assert_eq!(b.broker().unwrap().store.budget().used(), 0);
+    assert_eq!(b.broker().unwrap().store.transient_budget().used(), 0);
 }
 
 #[tokio::test]
 async fn recovery_of_a_deep_queue_stays_within_the_budget() {
-    let b = TestBroker::start_with(|c| c.storage.memory_budget = BUDGET).await;
+    let b = TestBroker::start_with(|c| {
+        c.storage.memory_budget = BUDGET;
+        c.storage.transient_budget = BUDGET;
+    })
+    .await;
     drop(
         fill(&b, 300, |_| {
             BasicProperties::default().with_delivery_mode(2)
@@ -149,10 +160,42 @@ async fn segments_at_most(b: &TestBroker, files: usize, bytes: u64) {
     }
 }
 
+/// The two budgets are separate: persistent messages beyond theirs keep only a slot (they are
+/// on disk anyway), while transient ones stay in RAM until theirs (by default a fifth of the
+/// machine's memory, where RabbitMQ starts paging) is spent.
+#[tokio::test]
+async fn transient_messages_are_paged_only_beyond_their_own_budget() {
+    let b = TestBroker::start_with(|c| {
+        c.storage.memory_budget = BUDGET;
+        c.storage.transient_budget = 64 * 1024 * 1024;
+    })
+    .await;
+    let (_conn, ch) = fill(&b, 300, |_| BasicProperties::default()).await;
+    assert_eq!(
+        paged_out(&b, "deep"),
+        0,
+        "transient messages were paged out"
+    );
+    assert_eq!(store(&b).budget().used(), 0);
+    assert!(store(&b).transient_budget().used() > BUDGET);
+    let persistent = BasicProperties::default().with_delivery_mode(2);
+    for i in 300..600u32 {
+        publish_with(&ch, "", "deep", &body(i), persistent.clone()).await;
+    }
+    wait_ready(&ch, "deep", 600).await;
+    assert!(
+        paged_out(&b, "deep") > 200,
+        "persistent ones beyond theirs were not"
+    );
+    assert_eq!(drain(&ch, "deep").await.len(), 600);
+    assert_eq!(store(&b).transient_budget().used(), 0);
+}
+
 #[tokio::test]
 async fn transient_messages_beyond_the_budget_are_paged_out_and_come_back_in_order() {
     let b = TestBroker::start_with(|c| {
         c.storage.memory_budget = BUDGET;
+        c.storage.transient_budget = BUDGET;
         c.storage.segment_size = 64 * 1024;
     })
     .await;
@@ -179,7 +222,7 @@ async fn transient_messages_beyond_the_budget_are_paged_out_and_come_back_in_ord
         paged > 700,
         "only {paged} of 1000 transient messages paged out"
     );
-    assert!(store(&b).budget().used() <= BUDGET);
+    assert!(store(&b).transient_budget().used() <= BUDGET);
     assert!(
         store(&b).body_usage().0 > 2,
         "large bodies went to segments"
@@ -196,7 +239,7 @@ async fn transient_messages_beyond_the_budget_are_paged_out_and_come_back_in_ord
             .unwrap();
     }
     assert!(get(&ch, "slow").await.is_none());
-    assert_eq!(store(&b).budget().used(), 0);
+    assert_eq!(store(&b).transient_budget().used(), 0);
     // Every sealed segment goes with its last message; only the one being written stays.
     segments_at_most(&b, 1, u64::MAX).await;
 }
@@ -205,6 +248,7 @@ async fn transient_messages_beyond_the_budget_are_paged_out_and_come_back_in_ord
 async fn deleting_a_queue_of_paged_messages_frees_their_space() {
     let b = TestBroker::start_with(|c| {
         c.storage.memory_budget = BUDGET;
+        c.storage.transient_budget = BUDGET;
         c.storage.segment_size = 64 * 1024;
     })
     .await;
@@ -224,7 +268,7 @@ async fn deleting_a_queue_of_paged_messages_frees_their_space() {
     .unwrap();
     assert_eq!(n, 300);
     segments_at_most(&b, 1, u64::MAX).await;
-    assert_eq!(store(&b).budget().used(), 0);
+    assert_eq!(store(&b).transient_budget().used(), 0);
 }
 
 /// Publishing and acking far more than the segment size through a durable queue leaves no

@@ -89,8 +89,8 @@ impl Channel {
         }
         let mandatory = c.publish.mandatory;
         let msg = Message::new(
-            c.publish.exchange.to_string(),
-            c.publish.routing_key.to_string(),
+            c.publish.exchange.into(),
+            c.publish.routing_key.into(),
             c.header.properties,
             c.header.raw_properties,
             c.body,

@@ -141,6 +141,8 @@ impl Queue {
             .then(|| Store::queue_prefix(&vhost, &name));
         let serial = store.map_or(0, Store::queue_serial);
         let budget = store.map_or_else(|| Budget::new(u64::MAX), |s| s.budget().clone());
+        let transient =
+            store.map_or_else(|| Budget::new(u64::MAX), |s| s.transient_budget().clone());
         let arg = |k: &str| arguments.inner().get(k);
         let uint = |k: &str| {
             arg(k)
@@ -178,7 +180,7 @@ impl Queue {
             arguments,
             deleted: AtomicBool::new(false),
             state: Mutex::new(State {
-                ready: ReadyList::new(budget),
+                ready: ReadyList::new(budget, transient),
                 next_id: 0,
                 consumers: Vec::new(),
                 next_consumer: 0,

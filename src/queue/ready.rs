@@ -91,16 +91,20 @@ pub(super) type Load<'a> = &'a dyn Fn(u64, Home) -> Option<Arc<Message>>;
 #[derive(Debug)]
 pub(super) struct ReadyList {
     slots: VecDeque<Slot>,
+    /// Charged for persistent messages held in RAM (they can be dropped and read back).
     budget: Arc<Budget>,
+    /// Charged for transient messages held in RAM; beyond it they are paged out.
+    transient: Arc<Budget>,
     /// Body bytes of every slot.
     bytes: u64,
 }
 
 impl ReadyList {
-    pub(super) fn new(budget: Arc<Budget>) -> ReadyList {
+    pub(super) fn new(budget: Arc<Budget>, transient: Arc<Budget>) -> ReadyList {
         ReadyList {
             slots: VecDeque::new(),
             budget,
+            transient,
             bytes: 0,
         }
     }
@@ -126,13 +130,22 @@ impl ReadyList {
         }
     }
 
+    /// The budget a message held in RAM with this home is charged to.
+    fn budget_for(&self, home: Home) -> &Budget {
+        match home {
+            Home::Stored => &self.budget,
+            Home::Memory | Home::Paged => &self.transient,
+        }
+    }
+
     /// A slot holding the message in memory, charged to the budget even beyond it.
     fn held(&self, e: Entry) -> Slot {
         let charged = e.msg.footprint() as u32;
-        self.budget.add(charged as u64);
+        let home = Self::home(&e);
+        self.budget_for(home).add(charged as u64);
         Slot {
             id: e.id,
-            home: Self::home(&e),
+            home,
             size: e.msg.size() as u32,
             msg: Some(e.msg),
             charged,
@@ -161,7 +174,9 @@ impl ReadyList {
     /// Account for a slot leaving the list; returns what the store must forget.
     fn left(&mut self, s: &Slot) -> Gone {
         self.bytes = self.bytes.saturating_sub(s.size as u64);
-        self.budget.release(s.charged as u64);
+        if s.charged > 0 {
+            self.budget_for(s.home).release(s.charged as u64);
+        }
         (s.id, s.home)
     }
 
@@ -170,10 +185,11 @@ impl ReadyList {
     /// writes it to the store and says whether it did.
     pub(super) fn push_back(&mut self, e: Entry, page_out: impl FnOnce(&Entry) -> bool) {
         let charge = e.msg.footprint() as u64;
-        let s = if self.budget.try_add(charge) {
+        let home = Self::home(&e);
+        let s = if self.budget_for(home).try_add(charge) {
             Slot {
                 id: e.id,
-                home: Self::home(&e),
+                home,
                 size: e.msg.size() as u32,
                 msg: Some(e.msg),
                 charged: charge as u32,

@@ -55,8 +55,11 @@ pub struct Store {
     syncer: Arc<Syncer>,
     /// Message records on their way to sled.
     journal: Arc<Journal>,
-    /// Message bodies held in queues' RAM across the broker; beyond it, bodies stay on disk.
+    /// Persistent messages held in queues' RAM across the broker; beyond it, bodies stay on
+    /// disk.
     budget: Arc<Budget>,
+    /// Transient messages held in queues' RAM; beyond it, they are paged out.
+    transient_budget: Arc<Budget>,
     /// Serial numbers of queues, naming their records in `paged`.
     serials: Arc<AtomicU64>,
     workers: Arc<std::sync::Mutex<Option<Workers>>>,
@@ -110,6 +113,7 @@ impl Store {
             syncer: Syncer::new(),
             journal: Arc::default(),
             budget: Budget::new(cfg.memory_budget),
+            transient_budget: Budget::new(cfg.transient_budget()),
             serials: Arc::new(AtomicU64::new(0)),
             workers: Arc::new(std::sync::Mutex::new(None)),
         };
@@ -152,6 +156,10 @@ impl Store {
 
     pub fn budget(&self) -> &Arc<Budget> {
         &self.budget
+    }
+
+    pub fn transient_budget(&self) -> &Arc<Budget> {
+        &self.transient_budget
     }
 
     /// Stop the background threads and flush outstanding writes (on shutdown). A compaction
