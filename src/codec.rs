@@ -235,7 +235,10 @@ impl OutBuf {
 
     fn seal(&mut self) {
         if !self.cur.is_empty() {
-            let cur = std::mem::replace(&mut self.cur, Vec::with_capacity(8192));
+            // Sized like the batch just sealed (at most 8 KiB): a busy connection reallocates
+            // rarely, an idle one holds next to nothing.
+            let hint = self.cur.len().min(8192);
+            let cur = std::mem::replace(&mut self.cur, Vec::with_capacity(hint));
             self.chunks.push(Bytes::from(cur));
         }
     }

@@ -33,6 +33,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod exchange;
+pub mod fd;
 pub mod field;
 pub mod memory;
 pub mod message;

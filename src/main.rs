@@ -48,8 +48,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let fds = warren::fd::raise_limit(1 << 20);
+    tracing::debug!(limit = fds, "open files");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(warren::memory::on_park)
         .build()
     {
         Ok(rt) => rt,

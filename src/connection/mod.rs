@@ -89,8 +89,15 @@ pub(crate) struct Conn {
     /// The connection is finished: write what is buffered and end.
     done: bool,
     last_read: Instant,
+    /// Bytes the last read returned (a busy connection gets a large read buffer).
+    last_read_size: usize,
     last_write: Instant,
 }
+
+/// Read buffer of a connection that sends little.
+const IDLE_READ_BUFFER: usize = 4096;
+/// Read buffer of a connection whose reads fill the small one.
+const BUSY_READ_BUFFER: usize = 64 * 1024;
 
 /// Serve one accepted socket until it closes.
 pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
@@ -99,7 +106,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let mut io = Io {
         read,
         write,
-        inbuf: BytesMut::with_capacity(64 * 1024),
+        inbuf: BytesMut::with_capacity(IDLE_READ_BUFFER),
     };
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let mut conn = Conn {
@@ -118,6 +125,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         closing: None,
         done: false,
         last_read: Instant::now(),
+        last_read_size: 0,
         last_write: Instant::now(),
     };
     match conn.handshake(&mut io).await {
@@ -169,7 +177,7 @@ impl Conn {
         // close-ok deadline.
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(256);
+        let mut batch = Vec::new();
         // Frames already buffered during the handshake.
         self.process_input(&mut inbuf);
         loop {
@@ -185,8 +193,9 @@ impl Conn {
             tokio::select! {
                 res = read.read_buf(&mut inbuf) => match res {
                     Ok(0) | Err(_) => return,
-                    Ok(_) => {
+                    Ok(n) => {
                         self.last_read = Instant::now();
+                        self.last_read_size = n;
                         self.process_input(&mut inbuf);
                     }
                 },
@@ -235,8 +244,14 @@ impl Conn {
             }
         }
         self.flush_confirms();
-        if inbuf.capacity() - inbuf.len() < 4096 {
-            inbuf.reserve(64 * 1024);
+        // A connection whose last read filled a small buffer gets a large one; an idle one
+        // keeps a small one (10,000 idle connections must fit in a few hundred MiB).
+        if inbuf.capacity() - inbuf.len() < IDLE_READ_BUFFER / 2 {
+            inbuf.reserve(if self.last_read_size >= IDLE_READ_BUFFER / 2 {
+                BUSY_READ_BUFFER
+            } else {
+                IDLE_READ_BUFFER
+            });
         }
     }
 

@@ -28,6 +28,8 @@ enum Op {
 #[derive(Default)]
 struct Pending {
     puts: HashMap<Vec<u8>, Put>,
+    /// How many of `puts` were delivered to a consumer (their acks may cancel them soon).
+    delivered_puts: usize,
     ops: Vec<Op>,
     /// The puts of the batch being applied, readable until sled has them.
     applying: Option<Arc<HashMap<Vec<u8>, Put>>>,
@@ -49,6 +51,9 @@ pub struct Journal {
     /// Puts, ops and cancellations so far: the sync thread waits for this to stop moving
     /// before it takes a batch when publishers are pipelining.
     activity: AtomicU64,
+    /// Puts, and puts cancelled before being written, so far.
+    puts_total: AtomicU64,
+    cancelled_total: AtomicU64,
     /// A batch was written to sled and not yet flushed and synced.
     dirty: AtomicBool,
     /// Held while a batch is applied, so batches reach sled in order.
@@ -90,7 +95,21 @@ impl Journal {
             },
         );
         self.activity.fetch_add(1, Ordering::Relaxed);
+        self.puts_total.fetch_add(1, Ordering::Relaxed);
         self.issued.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// (puts, cancelled puts) so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.puts_total.load(Ordering::Relaxed),
+            self.cancelled_total.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Pending puts already delivered to a consumer.
+    pub fn delivered_puts(&self) -> usize {
+        self.lock().delivered_puts
     }
 
     /// The pending value of `key`, if it has not reached sled yet.
@@ -105,7 +124,11 @@ impl Journal {
     pub fn delivered(&self, key: Vec<u8>) {
         let mut p = self.lock();
         match p.puts.get_mut(&key) {
-            Some(put) => put.delivered = true,
+            Some(put) if !put.delivered => {
+                put.delivered = true;
+                p.delivered_puts += 1;
+            }
+            Some(_) => {}
             None => p.ops.push(Op::Delivered(key)),
         }
         self.activity.fetch_add(1, Ordering::Relaxed);
@@ -116,7 +139,13 @@ impl Journal {
         let mut p = self.lock();
         self.activity.fetch_add(1, Ordering::Relaxed);
         match p.puts.remove(&key) {
-            Some(put) => Some(put.value),
+            Some(put) => {
+                if put.delivered {
+                    p.delivered_puts -= 1;
+                }
+                self.cancelled_total.fetch_add(1, Ordering::Relaxed);
+                Some(put.value)
+            }
             None => {
                 p.ops.push(Op::Remove(key));
                 None
@@ -140,6 +169,7 @@ impl Journal {
         let batch = {
             let mut p = self.lock();
             let puts = Arc::new(std::mem::take(&mut p.puts));
+            p.delivered_puts = 0;
             p.applying = Some(puts.clone());
             Batch {
                 puts,
@@ -173,11 +203,9 @@ impl Journal {
                 .filter(|k| k.starts_with(prefix))
                 .cloned()
                 .collect();
-            let values = keys
-                .iter()
-                .filter_map(|k| p.puts.remove(k))
-                .map(|put| put.value)
-                .collect();
+            let puts: Vec<Put> = keys.iter().filter_map(|k| p.puts.remove(k)).collect();
+            p.delivered_puts -= puts.iter().filter(|put| put.delivered).count();
+            let values = puts.into_iter().map(|put| put.value).collect();
             p.ops.retain(|op| match op {
                 Op::Delivered(k) | Op::Remove(k) => !k.starts_with(prefix),
             });

@@ -26,8 +26,12 @@ use tokio::sync::mpsc::UnboundedSender;
 const APPLY_INTERVAL: Duration = Duration::from_millis(50);
 /// While publishers pipeline, a round waits until the journal has been still this long...
 const LINGER_STEP: Duration = Duration::from_micros(50);
-/// ...but never longer than this.
+/// ...and, while consumers ack what they are given before it is written, until the messages
+/// already delivered are acked, but never longer than this.
 const MAX_LINGER: Duration = Duration::from_millis(2);
+/// Every this many rounds, one waits for acks even if the last ones did not pay off: a probe
+/// of whether consumers now ack fast enough to cancel writes.
+const PROBE_EVERY: u64 = 8;
 
 /// A publisher waiting for its data to be durable.
 struct Waiter {
@@ -100,6 +104,10 @@ impl Syncer {
     /// for all of them.
     pub(super) fn run(&self, store: &Store) {
         let mut pipelined = false;
+        // Whether waiting for consumers' acks paid off: most puts were cancelled.
+        let mut acks_cancel = false;
+        let mut totals = store.journal.totals();
+        let mut round = 0u64;
         loop {
             let stopping = {
                 let mut st = self.lock();
@@ -116,10 +124,15 @@ impl Syncer {
                 }
                 st.stop && st.waiters.is_empty()
             };
+            round += 1;
             if pipelined {
-                linger(&store.journal);
+                linger(&store.journal, acks_cancel || round.is_multiple_of(PROBE_EVERY));
             }
             let result = self.round(store);
+            let now = store.journal.totals();
+            let (puts, cancelled) = (now.0 - totals.0, now.1 - totals.1);
+            totals = now;
+            acks_cancel = puts > 0 && cancelled * 2 >= puts;
             let target = match &result {
                 Ok(t) => *t,
                 Err(_) => store.journal.issued(),
@@ -167,14 +180,18 @@ impl Syncer {
 }
 
 /// Wait while the journal keeps moving (publishers pipelining, consumers acking), so one
-/// round covers a whole confirm window, and messages acked meanwhile are never written.
-fn linger(journal: &Journal) {
+/// round covers a whole confirm window; with `for_acks`, also while delivered messages are
+/// pending, so that those acked meanwhile are never written.
+fn linger(journal: &Journal, for_acks: bool) {
     let start = Instant::now();
     let mut seen = journal.activity();
     loop {
         std::thread::sleep(LINGER_STEP);
         let now = journal.activity();
-        if now == seen || start.elapsed() >= MAX_LINGER {
+        if start.elapsed() >= MAX_LINGER {
+            return;
+        }
+        if now == seen && !(for_acks && journal.delivered_puts() > 0) {
             return;
         }
         seen = now;

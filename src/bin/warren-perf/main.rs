@@ -42,7 +42,7 @@ use crate::histogram::Histogram;
 use crate::plan::{declare_topology, Plan};
 use crate::producer::{run_producer, setup_producer, Producer, CLOSE_WAIT_PRODUCER};
 use crate::stats::{json_latency, lock, ms, now_ns, rate, summary_of, Shared, Stop, EPOCH};
-use crate::uri::parse_uri;
+use crate::uri::{parse_uri, Uri};
 use crate::wire::Conn;
 
 // ---------------------------------------------------------------------------------------------
@@ -115,6 +115,11 @@ struct Args {
     /// Also print the summary as one JSON line
     #[arg(long)]
     json: bool,
+    /// Instead of a load: open N idle connections (one channel each), hold them for -z
+    /// seconds (or until Ctrl-C), then close them; for measuring the broker's memory per
+    /// connection
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,6 +128,9 @@ struct Args {
 
 async fn run(args: Args) -> Result<(), String> {
     let uri = parse_uri(&args.uri)?;
+    if args.idle > 0 {
+        return idle(uri, args.idle, args.time).await;
+    }
     let plan = Arc::new(Plan::new(&args)?);
     let args = Arc::new(args);
     let run_tag = {
@@ -465,6 +473,42 @@ async fn run(args: Args) -> Result<(), String> {
             end.as_secs_f64()
         );
     }
+    Ok(())
+}
+
+/// Open `n` connections (each opens a channel), at most 100 handshakes at a time, and hold
+/// them.
+async fn idle(uri: Uri, n: usize, seconds: u64) -> Result<(), String> {
+    warren::fd::raise_limit(n as u64 + 64);
+    let start = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(100));
+    let opening: Vec<JoinHandle<Result<Conn, String>>> = (0..n)
+        .map(|i| {
+            let (uri, gate) = (uri.clone(), gate.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+                // The handshake opens channel 1.
+                Conn::open(&uri, format!("idle connection {i}")).await
+            })
+        })
+        .collect();
+    let mut conns = Vec::with_capacity(n);
+    for h in opening {
+        conns.push(h.await.map_err(|e| format!("idle connection: {e}"))??);
+    }
+    eprintln!(
+        "warren-perf: {n} idle connections open (in {:.1} s); holding them for {seconds} s",
+        start.elapsed().as_secs_f64()
+    );
+    if seconds == 0 {
+        let _ = tokio::signal::ctrl_c().await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+    }
+    for c in conns {
+        c.close().await;
+    }
+    eprintln!("warren-perf: {n} idle connections closed");
     Ok(())
 }
 
