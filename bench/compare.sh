@@ -19,7 +19,9 @@ smoke=0
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
 s7_count=${BENCH_S7_COUNT:-1000000}
-if [ $smoke = 1 ]; then secs=2; rounds=1; s7_count=20000; fi
+idle_count=${BENCH_IDLE:-10000}
+deep_count=${BENCH_DEEP:-1000000}
+if [ $smoke = 1 ]; then secs=2; rounds=1; s7_count=20000; idle_count=200; deep_count=20000; fi
 
 cd "$root"
 cargo build --release --bins >&2
@@ -56,7 +58,14 @@ scenarios=(
   "S7|S7|publish $s7_count x 16 B, then drain (prefetch 1000, ack every 100)"
   "S8|-x4 -y4 --queues 4 -s16 -a0|4 producers / 4 consumers on 4 queues"
   "S9|-x1 -y10 --fanout 10 -s16 -a0|fanout to 10 queues"
+  "S10|S10|memory: $idle_count idle connections (RSS MiB before / with them)"
+  "S11|S11|memory: $deep_count x 1 KiB persistent messages queued (RSS MiB before / with them)"
 )
+
+pid_of() { cat "$work/$1/pid"; }
+rss_mib() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$(pid_of "$1")/status"; }
+# write(2)-family calls the broker has made (every thread), for deliveries per write.
+writes_of() { awk '/^syscw/ {print $2}' "/proc/$(pid_of "$1")/io"; }
 
 results=$work/results.jsonl
 : >"$results"
@@ -64,7 +73,25 @@ run() { # broker scenario round flags...
   local b=$1 s=$2 r=$3; shift 3
   local q="bench-$s-$r-$b" load out
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  if [ "$s" = S7 ]; then
+  local w0 rss0
+  w0=$(writes_of "$b"); rss0=$(rss_mib "$b")
+  if [ "$s" = S10 ]; then
+    "$perf" --uri "${url[$b]}" --idle "$idle_count" -z 5 2>"$work/idle.log" &
+    local idle_pid=$! rss1=
+    for _ in $(seq 120); do
+      grep -q "idle connections open" "$work/idle.log" 2>/dev/null && break
+      kill -0 $idle_pid 2>/dev/null || break
+      sleep 0.5
+    done
+    grep -q "idle connections open" "$work/idle.log" || { cat "$work/idle.log" >&2; exit 1; }
+    sleep 2; rss1=$(rss_mib "$b")
+    wait $idle_pid
+    out="{\"rss_before_mib\": $rss0, \"rss_mib\": $rss1, \"connections\": $idle_count}"
+  elif [ "$s" = S11 ]; then
+    out=$("$perf" --uri "${url[$b]}" -u "$q" --publish-only --persistent --durable -c100 -x1 -s1024 -C "$deep_count" --json | tail -1)
+    out=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(rss_before_mib=int(sys.argv[2]), rss_mib=int(sys.argv[3])); print(json.dumps(d))' "$out" "$rss0" "$(rss_mib "$b")")
+    "$perf" --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$deep_count" >/dev/null 2>&1
+  elif [ "$s" = S7 ]; then
     local pub con
     pub=$("$perf" --uri "${url[$b]}" -u "$q" --publish-only -x1 -s16 -C "$s7_count" --json | tail -1)
     con=$("$perf" --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$s7_count" --json | tail -1)
@@ -72,8 +99,8 @@ run() { # broker scenario round flags...
   else
     out=$("$perf" --uri "${url[$b]}" -u "$q" -z "$secs" "$@" --json | tail -1)
   fi
-  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(broker=sys.argv[2],scenario=sys.argv[3],round=int(sys.argv[4]),load=sys.argv[5]); print(json.dumps(d))' \
-    "$out" "$b" "$s" "$r" "$load" >>"$results"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(broker=sys.argv[2],scenario=sys.argv[3],round=int(sys.argv[4]),load=sys.argv[5],broker_writes=int(sys.argv[6])); print(json.dumps(d))' \
+    "$out" "$b" "$s" "$r" "$load" "$(( $(writes_of "$b") - w0 ))" >>"$results"
   echo "$s round $r $b: $(tail -1 "$results")" >&2
 }
 
@@ -105,9 +132,13 @@ lines = ["# Benchmark: warren against RabbitMQ", "",
   f"{secs} s per run, {rounds} rounds alternating warren and RabbitMQ, medians. Same load "
   "generator (`warren-perf`, lean path) for both. RabbitMQ is Debian's `rabbitmq-server` "
   f"({subprocess.run(['dpkg-query','-W','-f=${Version}','rabbitmq-server'],capture_output=True,text=True).stdout or '?'}).", "",
-  "| scenario | | publish/s warren | publish/s RabbitMQ | consume/s warren | consume/s RabbitMQ | consume ratio | latency p50 / p99 ms warren | latency p50 / p99 ms RabbitMQ | confirm p99 ms warren | confirm p99 ms RabbitMQ | load before (1/5/15 min) |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  "| scenario | | publish/s warren | publish/s RabbitMQ | consume/s warren | consume/s RabbitMQ | consume ratio | latency p50 / p99 ms warren | latency p50 / p99 ms RabbitMQ | confirm p99 ms warren | confirm p99 ms RabbitMQ | deliveries per broker write() warren / RabbitMQ | load before (1/5/15 min) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+mem = []
 for name, flags, what in scen:
+    if name in ("S10", "S11"):
+        mem.append((name, what))
+        continue
     g = lambda b, f: med(name, b, f)
     # Without confirms, a publish-only run's "taken" rate (until the broker's close-ok) is
     # what the broker really took in.
@@ -118,12 +149,22 @@ for name, flags, what in scen:
     clat = lambda b: g(b, lambda r: (r.get("confirm_latency_ms") or {}).get("p99"))
     ratio = f"{cw/cr:.1f}x" if cw and cr else "—"
     loads = ", ".join(r["load"] for r in rows if r["scenario"] == name)
+    # Every write(2)-family call of the broker's process: socket writes, and disk writes
+    # in the persistent scenarios.
+    per = lambda b: g(b, lambda r: r["consumed"] / r["broker_writes"] if r.get("broker_writes") and r.get("consumed") else None)
+    pwr = lambda b: "—" if per(b) is None else f"{per(b):.1f}"
     lines.append(f"| {name} | {what} | {fmt(pw)} | {fmt(pr)} | {fmt(cw)} | {fmt(cr)} | {ratio} | "
                  f"{fmt(lat('warren','p50'))} / {fmt(lat('warren','p99'))} | {fmt(lat('rabbitmq','p50'))} / {fmt(lat('rabbitmq','p99'))} | "
-                 f"{fmt(clat('warren'))} | {fmt(clat('rabbitmq'))} | {loads} |")
+                 f"{fmt(clat('warren'))} | {fmt(clat('rabbitmq'))} | {pwr('warren')} / {pwr('rabbitmq')} | {loads} |")
+if mem:
+    lines += ["", "| memory | | RSS MiB warren (before / with) | RSS MiB RabbitMQ (before / with) |", "|---|---|---|---|"]
+    for name, what in mem:
+        cell = lambda b: (f"{med(name, b, lambda r: r.get('rss_before_mib')):.0f} / {med(name, b, lambda r: r.get('rss_mib')):.0f}"
+                          if med(name, b, lambda r: r.get('rss_mib')) is not None else "—")
+        lines.append(f"| {name} | {what} | {cell('warren')} | {cell('rabbitmq')} |")
 lines += ["", "Flags per scenario (`warren-perf ... -z SECONDS`):", ""]
 lines += [f"- {n}: `{f}`" for n, f, _ in scen]
 lines += ["", "Raw results, one JSON line per run:", "", "```"] + [json.dumps(r) for r in rows] + ["```", ""]
 open(out, "w").write("\n".join(lines))
-print("\n".join(lines[:len(scen) + 6]))
+print("\n".join(lines[:len(scen) + 10]))
 PY
