@@ -14,8 +14,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-smoke=0
+smoke=0 render=
 [ "${1:-}" = "--smoke" ] && smoke=1
+# --render FILE: no runs; RESULTS.md from the JSON lines of earlier runs ("S1 round 1 warren:
+# {...}" lines of a log, or bare JSON lines).
+[ "${1:-}" = "--render" ] && render=${2:?--render needs a file}
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
 s7_count=${BENCH_S7_COUNT:-1000000}
@@ -24,7 +27,7 @@ deep_count=${BENCH_DEEP:-1000000}
 if [ $smoke = 1 ]; then secs=2; rounds=1; s7_count=20000; idle_count=200; deep_count=20000; fi
 
 cd "$root"
-cargo build --release --bins >&2
+[ -z "$render" ] && cargo build --release --bins >&2
 perf=$root/target/release/warren-perf
 export WARREN_BIN=$root/target/release/warren
 
@@ -40,12 +43,18 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -n "$render" ]; then
+  brokers=()
+  sed -n 's/^S[0-9]* round [0-9]* [a-z]*: //p; /^{/p' "$render" | awk '!seen[$0]++' >"$work/rendered.jsonl"
+fi
+[ -n "$render" ] || {
 p=$(free_port); bash "$root/interop/broker.sh" start warren "$work/warren" "$p"
 url[warren]="amqp://guest:guest@127.0.0.1:$p/%2f"
 if [ $smoke = 0 ]; then
   p=$(free_port); bash "$root/interop/broker.sh" start oracle "$work/rabbitmq" "$p"
   url[rabbitmq]="amqp://guest:guest@127.0.0.1:$p/%2f"
 fi
+}
 
 # name | flags | what the target is about
 scenarios=(
@@ -69,6 +78,7 @@ writes_of() { awk '/^syscw/ {print $2}' "/proc/$(pid_of "$1")/io"; }
 
 results=$work/results.jsonl
 : >"$results"
+[ -n "$render" ] && cp "$work/rendered.jsonl" "$results"
 run() { # broker scenario round flags...
   local b=$1 s=$2 r=$3; shift 3
   local q="bench-$s-$r-$b" load out
@@ -78,7 +88,8 @@ run() { # broker scenario round flags...
   if [ "$s" = S10 ]; then
     "$perf" --uri "${url[$b]}" --idle "$idle_count" -z 5 2>"$work/idle.log" &
     local idle_pid=$! rss1=
-    for _ in $(seq 120); do
+    # RabbitMQ takes minutes to accept 10,000 connections.
+    for _ in $(seq 1200); do
       grep -q "idle connections open" "$work/idle.log" 2>/dev/null && break
       kill -0 $idle_pid 2>/dev/null || break
       sleep 0.5
@@ -107,6 +118,7 @@ run() { # broker scenario round flags...
 for entry in "${scenarios[@]}"; do
   IFS='|' read -r name flags _ <<<"$entry"
   if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $name "* ]]; then continue; fi
+  [ -n "$render" ] && continue
   for r in $(seq "$rounds"); do
     for b in "${brokers[@]}"; do
       # shellcheck disable=SC2086
