@@ -140,7 +140,8 @@ async fn publish_until_killed(
 }
 
 /// Consume and ack from the queue until the broker dies; ids received go to `consumed`
-/// before they are acked. Every other cycle the consumer is slow, so a backlog builds up.
+/// before they are acked. Every other cycle the consumer is slow: it acks only every 40th
+/// delivery (multiple), so with a prefetch of 50 it holds deliveries back and a backlog builds.
 async fn consume_until_killed(url: String, slow: bool, consumed: Arc<Mutex<HashSet<u64>>>) {
     let Ok(conn) = Connection::connect(&url, ConnectionProperties::default()).await else {
         return;
@@ -167,14 +168,17 @@ async fn consume_until_killed(url: String, slow: bool, consumed: Arc<Mutex<HashS
         let _ = tx.send(d);
         async {}
     });
+    let mut n = 0u64;
     while let Some(Ok(Some(d))) = rx.recv().await {
         if let Some(id) = check(&d.data) {
             consumed.lock().unwrap().insert(id);
         }
-        if slow {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        n += 1;
+        if slow && !n.is_multiple_of(40) {
+            continue;
         }
-        if d.acker.ack(BasicAckOptions::default()).await.is_err() {
+        let opts = BasicAckOptions { multiple: slow };
+        if d.acker.ack(opts).await.is_err() {
             return;
         }
     }
