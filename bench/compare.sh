@@ -11,6 +11,10 @@
 #                                    tool and the scenarios work (CI runs this; no speed is
 #                                    asserted)
 #   BENCH_ONLY="S1 S4" bash bench/compare.sh    a subset
+#   BENCH_CLIENT=lapin bash bench/compare.sh    the client warren-perf uses, passed as
+#                                    --client to every call: lean (default; the hand-written
+#                                    protocol code, so the generator is not the bottleneck) or
+#                                    lapin (the lapin library, as an application would)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -24,12 +28,19 @@ rounds=${BENCH_ROUNDS:-3}
 s7_count=${BENCH_S7_COUNT:-1000000}
 idle_count=${BENCH_IDLE:-10000}
 deep_count=${BENCH_DEEP:-1000000}
+client=${BENCH_CLIENT:-lean}
+case $client in lean|lapin) ;; *) echo "BENCH_CLIENT must be lean or lapin, not '$client'" >&2; exit 2 ;; esac
 if [ $smoke = 1 ]; then secs=2; rounds=1; s7_count=20000; idle_count=200; deep_count=20000; fi
 
 cd "$root"
 [ -z "$render" ] && cargo build --release --bins >&2
-perf=$root/target/release/warren-perf
-export WARREN_BIN=$root/target/release/warren
+# The binaries are where cargo put them (CARGO_TARGET_DIR is honoured).
+bin_dir=${CARGO_TARGET_DIR:-target}
+case $bin_dir in /*) ;; *) bin_dir=$root/$bin_dir ;; esac
+bin_dir=$bin_dir/release
+perf_bin=$bin_dir/warren-perf
+perf() { "$perf_bin" --client "$client" "$@"; }
+export WARREN_BIN=$bin_dir/warren
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/warren-bench-XXXXXX")
@@ -86,7 +97,7 @@ run() { # broker scenario round flags...
   local w0 rss0
   w0=$(writes_of "$b"); rss0=$(rss_mib "$b")
   if [ "$s" = S10 ]; then
-    "$perf" --uri "${url[$b]}" --idle "$idle_count" -z 5 2>"$work/idle.log" &
+    perf --uri "${url[$b]}" --idle "$idle_count" -z 5 2>"$work/idle.log" &
     local idle_pid=$! rss1=
     # RabbitMQ takes minutes to accept 10,000 connections.
     for _ in $(seq 1200); do
@@ -99,19 +110,19 @@ run() { # broker scenario round flags...
     wait $idle_pid
     out="{\"rss_before_mib\": $rss0, \"rss_mib\": $rss1, \"connections\": $idle_count}"
   elif [ "$s" = S11 ]; then
-    out=$("$perf" --uri "${url[$b]}" -u "$q" --publish-only --persistent --durable -c100 -x1 -s1024 -C "$deep_count" --json | tail -1)
+    out=$(perf --uri "${url[$b]}" -u "$q" --publish-only --persistent --durable -c100 -x1 -s1024 -C "$deep_count" --json | tail -1)
     out=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(rss_before_mib=int(sys.argv[2]), rss_mib=int(sys.argv[3])); print(json.dumps(d))' "$out" "$rss0" "$(rss_mib "$b")")
-    "$perf" --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$deep_count" >/dev/null 2>&1
+    perf --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$deep_count" >/dev/null 2>&1
   elif [ "$s" = S7 ]; then
     local pub con
-    pub=$("$perf" --uri "${url[$b]}" -u "$q" --publish-only -x1 -s16 -C "$s7_count" --json | tail -1)
-    con=$("$perf" --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$s7_count" --json | tail -1)
+    pub=$(perf --uri "${url[$b]}" -u "$q" --publish-only -x1 -s16 -C "$s7_count" --json | tail -1)
+    con=$(perf --uri "${url[$b]}" -u "$q" --consume-only -y1 -q1000 -a100 -C "$s7_count" --json | tail -1)
     out=$(python3 -c 'import json,sys; p=json.loads(sys.argv[1]); c=json.loads(sys.argv[2]); p["consume_rate"]=c["consume_rate"]; p["consumed"]=c["consumed"]; p["latency_ms"]=c.get("latency_ms"); print(json.dumps(p))' "$pub" "$con")
   else
-    out=$("$perf" --uri "${url[$b]}" -u "$q" -z "$secs" "$@" --json | tail -1)
+    out=$(perf --uri "${url[$b]}" -u "$q" -z "$secs" "$@" --json | tail -1)
   fi
-  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(broker=sys.argv[2],scenario=sys.argv[3],round=int(sys.argv[4]),load=sys.argv[5],broker_writes=int(sys.argv[6])); print(json.dumps(d))' \
-    "$out" "$b" "$s" "$r" "$load" "$(( $(writes_of "$b") - w0 ))" >>"$results"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(broker=sys.argv[2],scenario=sys.argv[3],round=int(sys.argv[4]),load=sys.argv[5],broker_writes=int(sys.argv[6]),client=sys.argv[7]); print(json.dumps(d))' \
+    "$out" "$b" "$s" "$r" "$load" "$(( $(writes_of "$b") - w0 ))" "$client" >>"$results"
   echo "$s round $r $b: $(tail -1 "$results")" >&2
 }
 
@@ -129,10 +140,10 @@ done
 
 [ $smoke = 1 ] && { echo "smoke run done: every scenario ran against warren" >&2; exit 0; }
 
-python3 - "$results" "$here/RESULTS.md" "$secs" "$rounds" "${scenarios[@]}" <<'PY'
+python3 - "$results" "$here/RESULTS.md" "$secs" "$rounds" "$client" "${scenarios[@]}" <<'PY'
 import json, statistics, sys, subprocess, datetime, os
-res, out, secs, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-scen = [s.split("|") for s in sys.argv[5:]]
+res, out, secs, rounds, client = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+scen = [s.split("|") for s in sys.argv[6:]]
 rows = [json.loads(l) for l in open(res)]
 def med(s, b, f):
     v = [f(r) for r in rows if r["scenario"] == s and r["broker"] == b and f(r) is not None]
@@ -142,7 +153,7 @@ def fmt(x, unit=""):
 lines = ["# Benchmark: warren against RabbitMQ", "",
   f"Made by `bash bench/compare.sh` on {datetime.date.today()}: {os.cpu_count()} cores, "
   f"{secs} s per run, {rounds} rounds alternating warren and RabbitMQ, medians. Same load "
-  "generator (`warren-perf`, lean path) for both. RabbitMQ is Debian's `rabbitmq-server` "
+  f"generator (`warren-perf --client {client}`) for both. RabbitMQ is Debian's `rabbitmq-server` "
   f"({subprocess.run(['dpkg-query','-W','-f=${Version}','rabbitmq-server'],capture_output=True,text=True).stdout or '?'}).", "",
   "| scenario | | publish/s warren | publish/s RabbitMQ | consume/s warren | consume/s RabbitMQ | consume ratio | latency p50 / p99 ms warren | latency p50 / p99 ms RabbitMQ | confirm p99 ms warren | confirm p99 ms RabbitMQ | deliveries per broker write() warren / RabbitMQ | load before (1/5/15 min) |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -174,7 +185,7 @@ if mem:
         cell = lambda b: (f"{med(name, b, lambda r: r.get('rss_before_mib')):.0f} / {med(name, b, lambda r: r.get('rss_mib')):.0f}"
                           if med(name, b, lambda r: r.get('rss_mib')) is not None else "—")
         lines.append(f"| {name} | {what} | {cell('warren')} | {cell('rabbitmq')} |")
-lines += ["", "Flags per scenario (`warren-perf ... -z SECONDS`):", ""]
+lines += ["", f"Flags per scenario (`warren-perf --client {client} ... -z SECONDS`):", ""]
 lines += [f"- {n}: `{f}`" for n, f, _ in scen]
 lines += ["", "Raw results, one JSON line per run:", "", "```"] + [json.dumps(r) for r in rows] + ["```", ""]
 open(out, "w").write("\n".join(lines))

@@ -9,13 +9,14 @@ use amq_protocol::types::FieldTable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
+use crate::body::latency;
 use crate::histogram::Histogram;
 use crate::plan::Plan;
 use crate::stats::{now_ns, Shared};
 use crate::uri::Uri;
 use crate::wire::{
-    ack_frame, be_u16, be_u64, close_frame, describe_close, method_id, Conn, FrameReader,
-    FRAME_BODY, FRAME_HEADER, FRAME_METHOD,
+    ack_frame, be_u64, close_frame, describe_close, method_id, Conn, FrameReader, FRAME_BODY,
+    FRAME_HEADER, FRAME_METHOD,
 };
 use crate::Args;
 
@@ -134,11 +135,9 @@ async fn consume_loop(
                     body_size == 0
                 }
                 FRAME_BODY => {
-                    if body_seen == 0 && p.len() >= 16 {
-                        let sent = be_u64(p, 0).unwrap_or(0);
-                        let run = be_u16(p, 8).unwrap_or(0);
-                        if run == sh.run_tag && sent <= now {
-                            hist.record(now - sent);
+                    if body_seen == 0 {
+                        if let Some(ns) = latency(p, sh.run_tag, now) {
+                            hist.record(ns);
                         }
                     }
                     body_seen += p.len() as u64;

@@ -18,10 +18,17 @@
 //! for latency samples), `[10..12]` the producer id, `[12..16]` the producer's sequence number,
 //! all big-endian.
 //!
+//! With `--client lapin` the same scenarios run through the lapin client library instead
+//! (see `lapin_path`), with the same body layout, pacing, counters and report.
+//!
 //! Example: `warren-perf --uri amqp://guest:guest@127.0.0.1:5672/%2f -x1 -y1 -s16 -z10`.
 
+mod body;
 mod consumer;
 mod histogram;
+mod idle;
+mod lapin_path;
+mod pace;
 mod plan;
 mod producer;
 mod stats;
@@ -34,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tokio::task::JoinHandle;
 
 use crate::consumer::{run_consumer, setup_consumer};
@@ -48,6 +55,15 @@ use crate::wire::Conn;
 // ---------------------------------------------------------------------------------------------
 // Command line
 // ---------------------------------------------------------------------------------------------
+
+/// Which AMQP client the producers and consumers use.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// The hand-written protocol code of this tool (batched writes, frames parsed in place)
+    Lean,
+    /// The lapin client library
+    Lapin,
+}
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -120,6 +136,40 @@ struct Args {
     /// connection
     #[arg(long, default_value_t = 0)]
     idle: usize,
+    /// AMQP client for the producers and consumers: lean (hand-written, built so that the
+    /// generator is not the bottleneck) or lapin (the lapin library, as an application would)
+    #[arg(long, value_enum, default_value_t = Client::Lean)]
+    client: Client,
+}
+
+/// Producers and consumers connected and ready to start.
+enum Ready {
+    Lean(Vec<Conn>, Vec<Producer>),
+    Lapin(lapin_path::Ready),
+}
+
+/// Connects everybody (concurrently), consumers first so that they see the first message.
+async fn setup(uri: &Uri, plan: &Arc<Plan>, args: &Arc<Args>) -> Result<Ready, String> {
+    if args.client == Client::Lapin {
+        return Ok(Ready::Lapin(
+            lapin_path::setup(&args.uri, plan, args).await?,
+        ));
+    }
+    let consumer_setups: Vec<JoinHandle<Result<Conn, String>>> = (0..plan.consumers)
+        .map(|j| tokio::spawn(setup_consumer(uri.clone(), j, plan.clone(), args.clone())))
+        .collect();
+    let mut consumers = Vec::new();
+    for h in consumer_setups {
+        consumers.push(h.await.map_err(|e| format!("consumer setup: {e}"))??);
+    }
+    let producer_setups: Vec<JoinHandle<Result<Producer, String>>> = (0..plan.producers)
+        .map(|i| tokio::spawn(setup_producer(uri.clone(), i, plan.clone(), args.clone())))
+        .collect();
+    let mut producers = Vec::new();
+    for h in producer_setups {
+        producers.push(h.await.map_err(|e| format!("producer setup: {e}"))??);
+    }
+    Ok(Ready::Lean(consumers, producers))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,7 +179,10 @@ struct Args {
 async fn run(args: Args) -> Result<(), String> {
     let uri = parse_uri(&args.uri)?;
     if args.idle > 0 {
-        return idle(uri, args.idle, args.time).await;
+        return match args.client {
+            Client::Lean => idle::lean(uri, args.idle, args.time).await,
+            Client::Lapin => idle::lapin(&args.uri, args.idle, args.time).await,
+        };
     }
     let plan = Arc::new(Plan::new(&args)?);
     let args = Arc::new(args);
@@ -162,24 +215,10 @@ async fn run(args: Args) -> Result<(), String> {
 
     declare_topology(&uri, &plan, &args).await?;
 
-    // Connect everybody (concurrently), consumers first so that they see the first message.
-    let consumer_setups: Vec<JoinHandle<Result<Conn, String>>> = (0..plan.consumers)
-        .map(|j| tokio::spawn(setup_consumer(uri.clone(), j, plan.clone(), args.clone())))
-        .collect();
-    let mut consumers = Vec::new();
-    for h in consumer_setups {
-        consumers.push(h.await.map_err(|e| format!("consumer setup: {e}"))??);
-    }
-    let producer_setups: Vec<JoinHandle<Result<Producer, String>>> = (0..plan.producers)
-        .map(|i| tokio::spawn(setup_producer(uri.clone(), i, plan.clone(), args.clone())))
-        .collect();
-    let mut producers = Vec::new();
-    for h in producer_setups {
-        producers.push(h.await.map_err(|e| format!("producer setup: {e}"))??);
-    }
+    let ready = setup(&uri, &plan, &args).await?;
 
     eprintln!(
-        "warren-perf: {} producer(s), {} consumer(s), {} queue(s){}, body {} B, {}:{} vhost {:?}",
+        "warren-perf: {} producer(s), {} consumer(s), {} queue(s){}, body {} B, {}:{} vhost {:?}{}",
         plan.producers,
         plan.consumers,
         plan.queues.len(),
@@ -191,18 +230,29 @@ async fn run(args: Args) -> Result<(), String> {
         plan.size,
         uri.host,
         uri.port,
-        uri.vhost
+        uri.vhost,
+        if args.client == Client::Lapin {
+            ", client lapin"
+        } else {
+            ""
+        }
     );
 
     let start_ns = now_ns();
     let start = Instant::now();
-    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-    for c in consumers {
-        tasks.push(tokio::spawn(run_consumer(c, plan.clone(), sh.clone())));
-    }
-    for p in producers {
-        tasks.push(tokio::spawn(run_producer(p, args.clone(), sh.clone())));
-    }
+    let tasks: Vec<JoinHandle<()>> = match ready {
+        Ready::Lean(consumers, producers) => {
+            let mut tasks = Vec::new();
+            for c in consumers {
+                tasks.push(tokio::spawn(run_consumer(c, plan.clone(), sh.clone())));
+            }
+            for p in producers {
+                tasks.push(tokio::spawn(run_producer(p, args.clone(), sh.clone())));
+            }
+            tasks
+        }
+        Ready::Lapin(ready) => lapin_path::spawn(ready, &plan, &args, &sh),
+    };
 
     // Ctrl-C: stop at once (a second one exits without a summary).
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -457,7 +507,9 @@ async fn run(args: Args) -> Result<(), String> {
     if args.confirm > 0 && plan.producers > 0 {
         show("confirm latency   ", confirm_latency);
     }
-    if plan.producers > 0 {
+    // lapin does its own writes: they are not counted.
+    let lean = args.client == Client::Lean;
+    if plan.producers > 0 && lean {
         println!("  producer writes: {writes} write() calls, {per_write:.1} publishes/write");
     }
     if args.json {
@@ -465,50 +517,16 @@ async fn run(args: Args) -> Result<(), String> {
             "{{\"publish_rate\":{publish_rate:.1},\"consume_rate\":{consume_rate:.1},\
              \"confirm_rate\":{confirm_rate:.1},\"taken_rate\":{},\"latency_ms\":{},\"confirm_latency_ms\":{},\
              \"published\":{published},\"confirmed\":{confirmed},\"nacked\":{nacked},\
-             \"consumed\":{consumed},\"writes\":{writes},\"publishes_per_write\":{per_write:.2},\
+             \"consumed\":{consumed},\"writes\":{},\"publishes_per_write\":{},\
              \"duration_s\":{:.3}}}",
             taken_rate.map_or("null".into(), |r| format!("{r:.1}")),
             json_latency(latency),
             json_latency(confirm_latency),
+            if lean { writes.to_string() } else { "null".into() },
+            if lean { format!("{per_write:.2}") } else { "null".into() },
             end.as_secs_f64()
         );
     }
-    Ok(())
-}
-
-/// Open `n` connections (each opens a channel), at most 100 handshakes at a time, and hold
-/// them.
-async fn idle(uri: Uri, n: usize, seconds: u64) -> Result<(), String> {
-    warren::fd::raise_limit(n as u64 + 64);
-    let start = Instant::now();
-    let gate = Arc::new(tokio::sync::Semaphore::new(100));
-    let opening: Vec<JoinHandle<Result<Conn, String>>> = (0..n)
-        .map(|i| {
-            let (uri, gate) = (uri.clone(), gate.clone());
-            tokio::spawn(async move {
-                let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-                // The handshake opens channel 1.
-                Conn::open(&uri, format!("idle connection {i}")).await
-            })
-        })
-        .collect();
-    let mut conns = Vec::with_capacity(n);
-    for h in opening {
-        conns.push(h.await.map_err(|e| format!("idle connection: {e}"))??);
-    }
-    eprintln!(
-        "warren-perf: {n} idle connections open (in {:.1} s); holding them for {seconds} s",
-        start.elapsed().as_secs_f64()
-    );
-    if seconds == 0 {
-        let _ = tokio::signal::ctrl_c().await;
-    } else {
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-    }
-    for c in conns {
-        c.close().await;
-    }
-    eprintln!("warren-perf: {n} idle connections closed");
     Ok(())
 }
 

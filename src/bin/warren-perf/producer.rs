@@ -10,7 +10,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
+use crate::body::stamp;
 use crate::histogram::Histogram;
+use crate::pace::Pacer;
 use crate::plan::Plan;
 use crate::stats::{now_ns, Shared};
 use crate::uri::Uri;
@@ -266,61 +268,17 @@ async fn publish_loop(
     for _ in 0..batch_max {
         batch.extend_from_slice(&template.bytes);
     }
-    let window = args.confirm;
-    let rate = args.rate;
-    let start = Instant::now();
+    let pacer = Pacer::new(args, batch_max);
     let mut sent: u64 = 0;
-    'publish: loop {
-        if sh.stop_publish.is_set() {
-            break;
-        }
-        let mut n = batch_max as u64;
-        if args.count > 0 {
-            if sent >= args.count {
-                break;
-            }
-            n = n.min(args.count - sent);
-        }
-        if rate > 0 {
-            // Message k (from 0) is due at k / rate seconds after the start.
-            let elapsed = start.elapsed().as_nanos();
-            let due = (elapsed * u128::from(rate) / 1_000_000_000) as u64 + 1;
-            if due <= sent {
-                let at = Duration::from_nanos(
-                    (u128::from(sent) * 1_000_000_000 / u128::from(rate)) as u64,
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep_until((start + at).into()) => {}
-                    _ = sh.stop_publish.wait() => {}
-                }
-                continue;
-            }
-            n = n.min(due - sent);
-        }
-        if window > 0 {
-            loop {
-                let outstanding = sent - link.confirmed.load(Ordering::Acquire);
-                if outstanding < window {
-                    n = n.min(window - outstanding);
-                    break;
-                }
-                // notify_one keeps a permit when nobody waits, so no wake-up is lost.
-                tokio::select! {
-                    _ = link.window_freed.notified() => {}
-                    _ = sh.stop_publish.wait() => break 'publish,
-                }
-            }
-        }
+    while let Some(n) = pacer
+        .next(sent, &link.confirmed, &link.window_freed, sh)
+        .await
+    {
         let now = now_ns();
-        let mut stamp = [0u8; 16];
-        stamp[..8].copy_from_slice(&now.to_be_bytes());
-        stamp[8..10].copy_from_slice(&sh.run_tag.to_be_bytes());
-        stamp[10..12].copy_from_slice(&(id as u16).to_be_bytes());
         for k in 0..n {
             let seq = sent + k + 1; // also the delivery tag under confirms
-            stamp[12..16].copy_from_slice(&(seq as u32).to_be_bytes());
             let at = k as usize * msg_len + template.body_offset;
-            batch[at..at + 16].copy_from_slice(&stamp);
+            batch[at..at + 16].copy_from_slice(&stamp(now, sh.run_tag, id, seq));
             if let Some(times) = &link.times {
                 times.set(seq, now);
             }
