@@ -160,7 +160,7 @@ async fn a_closed_channel_is_a_failed_delivery() {
         let d = inbox.next().await;
         let want = if n == 0 { (None, None) } else { (long(n), long(n)) };
         assert_eq!(counts_of(&d.properties), want);
-        within(5, c.close(200, "bye")).await.unwrap();
+        within(5, c.close(200, "bye".into())).await.unwrap();
     }
     // Two failed deliveries exceed the limit of 1.
     wait_ready(&ch, &q, 0).await;

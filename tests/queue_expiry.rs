@@ -33,7 +33,7 @@ async fn exists(conn: &Connection, name: &str) -> bool {
     };
     match within(5, ch.queue_declare(name.into(), opts, FieldTable::default())).await {
         Ok(_) => {
-            let _ = ch.close(200, "").await;
+            let _ = ch.close(200, "".into()).await;
             true
         }
         Err(e) => {

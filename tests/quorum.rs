@@ -200,3 +200,29 @@ async fn a_quorum_queue_keeps_transient_messages_across_a_restart() {
     let ch = open(&b.connect().await).await;
     assert_eq!(drain(&ch, "qq-restart").await, [b"transient".to_vec(), b"persistent".to_vec()]);
 }
+
+#[tokio::test]
+async fn consuming_with_a_global_prefetch_is_not_implemented() {
+    let b = TestBroker::start().await;
+    let ch = open(&b.connect().await).await;
+    let q = unique("qq-global");
+    quorum(&ch, &q, &[]).await;
+    within(5, ch.basic_qos(10, BasicQosOptions { global: true }))
+        .await
+        .unwrap();
+    let err = within(
+        5,
+        ch.basic_consume(
+            q.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(
+        code(&err),
+        (540, format!("NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos"))
+    );
+}

@@ -91,7 +91,7 @@ async fn only_the_first_consumer_receives_and_the_next_takes_over_with_the_unack
     wait_ready(&ch, &q, 2).await;
     quiet(&mut bb).await;
     // a's channel closes with m0..m3 unacked: b takes over and gets them first, redelivered.
-    within(5, cha.close(200, "bye")).await.unwrap();
+    within(5, cha.close(200, "bye".into())).await.unwrap();
     let mut got = Vec::new();
     for _ in 0..6 {
         let (body, redelivered, d) = next_body(&mut bb).await;

@@ -154,6 +154,12 @@ impl Channel {
     fn consume(&mut self, ctx: &mut Ctx, c: b::Consume) -> AmqpResult<()> {
         let name = self.queue_name(c.queue.as_str())?;
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        if q.kind() == QueueKind::Quorum && self.limit.prefetch.load(Ordering::Acquire) > 0 {
+            return Err(AmqpError::not_implemented(format!(
+                "queue '{name}' in vhost '{}' does not support global qos",
+                ctx.vhost.name
+            )));
+        }
         let tag: Arc<str> = if c.consumer_tag.as_str().is_empty() {
             generated_name("amq.ctag-").into()
         } else {
