@@ -22,9 +22,12 @@ async fn declare(ch: &Channel, name: &str, args: &[(&str, AMQPValue)]) {
     for (k, v) in args {
         t.insert((*k).into(), v.clone());
     }
-    within(5, ch.queue_declare(name.into(), QueueDeclareOptions::default(), t))
-        .await
-        .expect("queue.declare");
+    within(
+        5,
+        ch.queue_declare(name.into(), QueueDeclareOptions::default(), t),
+    )
+    .await
+    .expect("queue.declare");
 }
 
 /// A fanout dead-letter exchange feeding a fresh queue; returns (exchange, queue).
@@ -48,7 +51,9 @@ async fn dlx(ch: &Channel) -> (String, String) {
 }
 
 fn header(p: &BasicProperties, key: &str) -> Option<AMQPValue> {
-    p.headers().as_ref().and_then(|h| h.inner().get(key).cloned())
+    p.headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(key).cloned())
 }
 
 /// (x-acquired-count, x-delivery-count) of a delivery.
@@ -70,9 +75,14 @@ async fn get_eventually(ch: &Channel, q: &str) -> lapin::message::BasicGetMessag
 }
 
 async fn reject(m: &lapin::message::BasicGetMessage) {
-    within(5, m.delivery.acker.reject(BasicRejectOptions { requeue: true }))
-        .await
-        .unwrap();
+    within(
+        5,
+        m.delivery
+            .acker
+            .reject(BasicRejectOptions { requeue: true }),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -84,12 +94,22 @@ async fn rejected_beyond_the_limit_the_message_is_dead_lettered_with_reason_deli
     declare(
         &ch,
         &q,
-        &[("x-delivery-limit", AMQPValue::LongInt(2)), ("x-dead-letter-exchange", s(&x))],
+        &[
+            ("x-delivery-limit", AMQPValue::LongInt(2)),
+            ("x-dead-letter-exchange", s(&x)),
+        ],
     )
     .await;
     let mut h = FieldTable::default();
     h.insert("app".into(), s("kept"));
-    publish_with(&ch, "", &q, b"poison", BasicProperties::default().with_headers(h)).await;
+    publish_with(
+        &ch,
+        "",
+        &q,
+        b"poison",
+        BasicProperties::default().with_headers(h),
+    )
+    .await;
     // Delivered limit + 1 = 3 times, each redelivery counting the failures before it.
     for n in 0..3i64 {
         let m = get_eventually(&ch, &q).await;
@@ -128,11 +148,18 @@ async fn a_nack_with_requeue_is_not_a_failed_delivery() {
     publish(&ch, "", &q, b"again").await;
     for n in 0..5i64 {
         let m = get_eventually(&ch, &q).await;
-        let want = if n == 0 { (None, None) } else { (long(n), None) };
+        let want = if n == 0 {
+            (None, None)
+        } else {
+            (long(n), None)
+        };
         assert_eq!(counts_of(&m.delivery.properties), want);
         within(
             5,
-            m.delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }),
+            m.delivery.acker.nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            }),
         )
         .await
         .unwrap();
@@ -158,7 +185,11 @@ async fn a_closed_channel_is_a_failed_delivery() {
         let c = open(&conn).await;
         let mut inbox = consume(&c, &q, "c", BasicConsumeOptions::default()).await;
         let d = inbox.next().await;
-        let want = if n == 0 { (None, None) } else { (long(n), long(n)) };
+        let want = if n == 0 {
+            (None, None)
+        } else {
+            (long(n), long(n))
+        };
         assert_eq!(counts_of(&d.properties), want);
         within(5, c.close(200, "bye".into())).await.unwrap();
     }

@@ -21,9 +21,12 @@ async fn declare(ch: &Channel, name: &str, args: &[(&str, AMQPValue)]) {
     for (k, v) in args {
         t.insert((*k).into(), v.clone());
     }
-    within(5, ch.queue_declare(name.into(), QueueDeclareOptions::default(), t))
-        .await
-        .expect("queue.declare");
+    within(
+        5,
+        ch.queue_declare(name.into(), QueueDeclareOptions::default(), t),
+    )
+    .await
+    .expect("queue.declare");
 }
 
 fn ttl(ms: u32) -> BasicProperties {
@@ -85,7 +88,16 @@ async fn an_expired_message_is_skipped_by_consumers_and_basic_get() {
     publish(&ch, "", &q, b"c").await;
     wait_ready(&ch, &q, 3).await;
     assert_eq!(get(&ch, &q).await.unwrap().delivery.data, b"a");
-    let mut inbox = consume(&ch, &q, "c", BasicConsumeOptions { no_ack: true, ..Default::default() }).await;
+    let mut inbox = consume(
+        &ch,
+        &q,
+        "c",
+        BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(inbox.next().await.data, b"b");
     assert_eq!(inbox.next().await.data, b"c");
 }

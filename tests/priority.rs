@@ -48,7 +48,13 @@ async fn higher_priority_first_fifo_within_a_priority_above_max_counts_as_max() 
     let b = TestBroker::start().await;
     let ch = open(&b.connect().await).await;
     let q = unique("prio");
-    declare(&ch, &q, false, &[("x-max-priority", AMQPValue::ShortShortUInt(10))]).await;
+    declare(
+        &ch,
+        &q,
+        false,
+        &[("x-max-priority", AMQPValue::ShortShortUInt(10))],
+    )
+    .await;
     let msgs: [(&str, Option<u8>); 9] = [
         ("none", None),
         ("p1", Some(1)),
@@ -65,7 +71,16 @@ async fn higher_priority_first_fifo_within_a_priority_above_max_counts_as_max() 
     }
     wait_ready(&ch, &q, 9).await;
     // A consumer sees the same order as basic.get.
-    let mut inbox = consume(&ch, &q, "c", BasicConsumeOptions { no_ack: true, ..Default::default() }).await;
+    let mut inbox = consume(
+        &ch,
+        &q,
+        "c",
+        BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        },
+    )
+    .await;
     let mut got = Vec::new();
     for _ in 0..9 {
         got.push(String::from_utf8(inbox.next().await.data).unwrap());
@@ -91,22 +106,42 @@ async fn requeued_messages_go_back_to_their_place_within_their_priority() {
     wait_ready(&ch, &q, 3).await;
     let a = get(&ch, &q).await.unwrap();
     let bm = get(&ch, &q).await.unwrap();
-    assert_eq!((a.delivery.data.as_slice(), bm.delivery.data.as_slice()), (&b"a"[..], &b"b"[..]));
+    assert_eq!(
+        (a.delivery.data.as_slice(), bm.delivery.data.as_slice()),
+        (&b"a"[..], &b"b"[..])
+    );
     publish_with(&ch, "", &q, b"d", prio(Some(9))).await;
     publish_with(&ch, "", &q, b"e", prio(Some(5))).await;
     wait_ready(&ch, &q, 3).await;
     for m in [bm, a] {
-        within(5, m.delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }))
-            .await
-            .unwrap();
+        within(
+            5,
+            m.delivery.acker.nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            }),
+        )
+        .await
+        .unwrap();
     }
     wait_ready(&ch, &q, 5).await;
     let mut order = Vec::new();
     while let Some(m) = get(&ch, &q).await {
-        order.push((String::from_utf8(m.delivery.data.clone()).unwrap(), m.delivery.redelivered));
-        within(5, m.delivery.acker.ack(BasicAckOptions::default())).await.unwrap();
+        order.push((
+            String::from_utf8(m.delivery.data.clone()).unwrap(),
+            m.delivery.redelivered,
+        ));
+        within(5, m.delivery.acker.ack(BasicAckOptions::default()))
+            .await
+            .unwrap();
     }
-    let want = [("d", false), ("a", true), ("b", true), ("e", false), ("c", false)];
+    let want = [
+        ("d", false),
+        ("a", true),
+        ("b", true),
+        ("e", false),
+        ("c", false),
+    ];
     let want: Vec<(String, bool)> = want.iter().map(|(s, r)| (s.to_string(), *r)).collect();
     assert_eq!(order, want);
 }
@@ -148,7 +183,13 @@ async fn paged_out_priority_messages_come_back_in_priority_order() {
     })
     .await;
     let ch = open(&b.connect().await).await;
-    declare(&ch, "deep-prio", true, &[("x-max-priority", AMQPValue::LongInt(3))]).await;
+    declare(
+        &ch,
+        "deep-prio",
+        true,
+        &[("x-max-priority", AMQPValue::LongInt(3))],
+    )
+    .await;
     let n = 300u32;
     for i in 0..n {
         let props = prio(Some((i % 5) as u8)).with_delivery_mode(if i % 2 == 0 { 2 } else { 1 });
@@ -172,7 +213,13 @@ async fn a_durable_priority_queue_recovers_its_messages_in_priority_order() {
     // A small budget: most bodies stay on disk at recovery, their priority read alone.
     let b = TestBroker::start_with(|c| c.storage.memory_budget = 32 * 1024).await;
     let (conn, ch) = confirm_channel(&b).await;
-    declare(&ch, "prio-durable", true, &[("x-max-priority", AMQPValue::LongInt(3))]).await;
+    declare(
+        &ch,
+        "prio-durable",
+        true,
+        &[("x-max-priority", AMQPValue::LongInt(3))],
+    )
+    .await;
     let n = 100u32;
     for i in 0..n {
         let props = prio(Some((i % 5) as u8)).with_delivery_mode(2);

@@ -31,7 +31,12 @@ async fn exists(conn: &Connection, name: &str) -> bool {
         passive: true,
         ..Default::default()
     };
-    match within(5, ch.queue_declare(name.into(), opts, FieldTable::default())).await {
+    match within(
+        5,
+        ch.queue_declare(name.into(), opts, FieldTable::default()),
+    )
+    .await
+    {
         Ok(_) => {
             let _ = ch.close(200, "".into()).await;
             true
@@ -68,7 +73,7 @@ async fn gone(conn: &Connection, name: &str) {
             )
             .await
             .unwrap();
-            let mut confirmation = within(5, c).await.unwrap();
+            let confirmation = within(5, c).await.unwrap();
             confirmation.take_message().map(|_| ())
         }
     })
@@ -98,9 +103,12 @@ async fn a_queue_with_a_consumer_does_not_expire_and_the_timer_restarts_when_it_
     let _inbox = consume(&ch, &q, "c", BasicConsumeOptions::default()).await;
     tokio::time::sleep(Duration::from_millis(700)).await; // longer than x-expires
     assert_eq!(counts(&ch, &q).await, (0, 1));
-    within(5, ch.basic_cancel("c".into(), BasicCancelOptions::default()))
-        .await
-        .unwrap();
+    within(
+        5,
+        ch.basic_cancel("c".into(), BasicCancelOptions::default()),
+    )
+    .await
+    .unwrap();
     gone(&conn, &q).await;
 }
 

@@ -43,7 +43,9 @@ async fn declare(
 async fn quorum(ch: &Channel, name: &str, args: &[(&str, AMQPValue)]) {
     let mut all = vec![("x-queue-type", s("quorum"))];
     all.extend_from_slice(args);
-    declare(ch, name, durable(), &all).await.expect("quorum queue");
+    declare(ch, name, durable(), &all)
+        .await
+        .expect("quorum queue");
 }
 
 #[tokio::test]
@@ -54,11 +56,20 @@ async fn quorum_queues_must_be_durable_not_exclusive_not_auto_delete() {
     let cases = [
         (QueueDeclareOptions::default(), "non-durable"),
         (
-            QueueDeclareOptions { durable: true, exclusive: true, ..Default::default() },
+            QueueDeclareOptions {
+                durable: true,
+                exclusive: true,
+                ..Default::default()
+            },
             "exclusive-owner",
         ),
         (
-            QueueDeclareOptions { durable: true, auto_delete: true, exclusive: true, ..Default::default() },
+            QueueDeclareOptions {
+                durable: true,
+                auto_delete: true,
+                exclusive: true,
+                ..Default::default()
+            },
             "auto-delete",
         ),
     ];
@@ -79,9 +90,14 @@ async fn quorum_queues_must_be_durable_not_exclusive_not_auto_delete() {
     );
     let ch = open(&conn).await;
     let q = unique("qq-prio");
-    let err = declare(&ch, &q, durable(), &[qq[0].clone(), ("x-max-priority", AMQPValue::LongInt(5))])
-        .await
-        .expect_err("refused");
+    let err = declare(
+        &ch,
+        &q,
+        durable(),
+        &[qq[0].clone(), ("x-max-priority", AMQPValue::LongInt(5))],
+    )
+    .await
+    .expect_err("refused");
     assert_eq!(
         code(&err),
         (406, format!("PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{q}' in vhost '/' of queue type rabbit_quorum_queue"))
@@ -105,7 +121,9 @@ async fn redeclaring_with_another_queue_type_is_inequivalent() {
     let qq = unique("qq");
     quorum(&ch, &qq, &[]).await;
     quorum(&ch, &qq, &[]).await;
-    let err = declare(&ch, &qq, durable(), &[]).await.expect_err("refused");
+    let err = declare(&ch, &qq, durable(), &[])
+        .await
+        .expect_err("refused");
     assert_eq!(
         code(&err),
         (406, format!("PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '{qq}' in vhost '/': received 'classic' but current is 'quorum'"))
@@ -113,7 +131,9 @@ async fn redeclaring_with_another_queue_type_is_inequivalent() {
     let ch = open(&conn).await;
     let cq = unique("cq");
     declare(&ch, &cq, durable(), &[]).await.unwrap();
-    declare(&ch, &cq, durable(), &[("x-queue-type", s("classic"))]).await.unwrap();
+    declare(&ch, &cq, durable(), &[("x-queue-type", s("classic"))])
+        .await
+        .unwrap();
     let err = declare(&ch, &cq, durable(), &[("x-queue-type", s("quorum"))])
         .await
         .expect_err("refused");
@@ -140,12 +160,23 @@ async fn the_default_delivery_limit_is_20_and_counts_show_in_headers() {
         if n == 0 {
             assert!(!h.inner().contains_key("x-delivery-count"));
         } else {
-            assert_eq!(h.inner().get("x-delivery-count"), Some(&AMQPValue::LongLongInt(n)));
-            assert_eq!(h.inner().get("x-acquired-count"), Some(&AMQPValue::LongLongInt(n)));
+            assert_eq!(
+                h.inner().get("x-delivery-count"),
+                Some(&AMQPValue::LongLongInt(n))
+            );
+            assert_eq!(
+                h.inner().get("x-acquired-count"),
+                Some(&AMQPValue::LongLongInt(n))
+            );
         }
-        within(5, m.delivery.acker.reject(BasicRejectOptions { requeue: true }))
-            .await
-            .unwrap();
+        within(
+            5,
+            m.delivery
+                .acker
+                .reject(BasicRejectOptions { requeue: true }),
+        )
+        .await
+        .unwrap();
     }
     // The 21st failed delivery is one too many: dropped.
     wait_ready(&ch, &q, 0).await;
@@ -168,9 +199,15 @@ async fn returned_messages_come_first_and_priorities_are_strict_up_to_31() {
     publish_with(&ch, "", &q, b"p200", prio(200)).await;
     publish_with(&ch, "", &q, b"p31", prio(31)).await;
     wait_ready(&ch, &q, 5).await;
-    within(5, a.delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }))
-        .await
-        .unwrap();
+    within(
+        5,
+        a.delivery.acker.nack(BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        }),
+    )
+    .await
+    .unwrap();
     wait_ready(&ch, &q, 6).await;
     let order: Vec<String> = drain(&ch, &q)
         .await
@@ -198,7 +235,10 @@ async fn a_quorum_queue_keeps_transient_messages_across_a_restart() {
     drop(conn);
     let b = b.restart().await;
     let ch = open(&b.connect().await).await;
-    assert_eq!(drain(&ch, "qq-restart").await, [b"transient".to_vec(), b"persistent".to_vec()]);
+    assert_eq!(
+        drain(&ch, "qq-restart").await,
+        [b"transient".to_vec(), b"persistent".to_vec()]
+    );
 }
 
 #[tokio::test]
@@ -223,6 +263,9 @@ async fn consuming_with_a_global_prefetch_is_not_implemented() {
     .expect_err("refused");
     assert_eq!(
         code(&err),
-        (540, format!("NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos"))
+        (
+            540,
+            format!("NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos")
+        )
     );
 }

@@ -60,7 +60,9 @@ async fn next_body(inbox: &mut Inbox) -> (String, bool, lapin::message::Delivery
 }
 
 async fn ack(d: &lapin::message::Delivery) {
-    within(5, d.acker.ack(BasicAckOptions::default())).await.unwrap();
+    within(5, d.acker.ack(BasicAckOptions::default()))
+        .await
+        .unwrap();
 }
 
 /// Nothing arrives in `inbox` for a while.
@@ -78,7 +80,9 @@ async fn only_the_first_consumer_receives_and_the_next_takes_over_with_the_unack
     declare_sac(&ch, &q, false).await;
     let cha = open(&conn).await;
     let chb = open(&conn).await;
-    within(5, cha.basic_qos(4, BasicQosOptions::default())).await.unwrap();
+    within(5, cha.basic_qos(4, BasicQosOptions::default()))
+        .await
+        .unwrap();
     let mut a = consume_with(&cha, &q, "a", None).await;
     let mut bb = consume_with(&chb, &q, "b", None).await;
     assert_eq!(counts(&ch, &q).await, (0, 2), "both are registered");
@@ -118,12 +122,22 @@ async fn a_cancelled_active_consumer_is_replaced_by_the_highest_priority_then_th
     let (body, _, d) = next_body(&mut a).await;
     assert_eq!(body, "m0");
     ack(&d).await;
-    within(5, ch.basic_cancel("a".into(), BasicCancelOptions::default())).await.unwrap();
+    within(
+        5,
+        ch.basic_cancel("a".into(), BasicCancelOptions::default()),
+    )
+    .await
+    .unwrap();
     publish_n(&ch, &q, 1, 2).await;
     let (body, _, d) = next_body(&mut c2).await;
     assert_eq!(body, "m1");
     ack(&d).await;
-    within(5, ch.basic_cancel("c2".into(), BasicCancelOptions::default())).await.unwrap();
+    within(
+        5,
+        ch.basic_cancel("c2".into(), BasicCancelOptions::default()),
+    )
+    .await
+    .unwrap();
     publish_n(&ch, &q, 2, 3).await;
     assert_eq!(next_body(&mut c3).await.0, "m2");
     quiet(&mut c1).await;
@@ -140,13 +154,19 @@ async fn an_exclusive_consumer_is_refused_on_a_single_active_consumer_queue() {
     let refusal = refused(ch2.basic_consume(
         q.as_str().into(),
         "x".into(),
-        BasicConsumeOptions { exclusive: true, ..Default::default() },
+        BasicConsumeOptions {
+            exclusive: true,
+            ..Default::default()
+        },
         FieldTable::default(),
     ))
     .await;
     assert_eq!(
         refusal,
-        (403, format!("ACCESS_REFUSED - queue '{q}' in vhost '/' in exclusive use"))
+        (
+            403,
+            format!("ACCESS_REFUSED - queue '{q}' in vhost '/' in exclusive use")
+        )
     );
 }
 

@@ -433,11 +433,7 @@ impl Conn {
                             channel,
                             tag: consumer_tag,
                         };
-                        queue.requeue(
-                            Some(&key),
-                            vec![entry],
-                            crate::queue::Returned::Undelivered,
-                        );
+                        queue.requeue(Some(&key), vec![entry], crate::queue::Returned::Undelivered);
                     }
                 }
             }

@@ -55,7 +55,11 @@ fn int(args: &FieldTable, key: &str) -> Option<i64> {
 
 impl Features {
     pub fn from_args(args: &FieldTable) -> Features {
-        let kind = match args.inner().get("x-queue-type").and_then(crate::field::as_text) {
+        let kind = match args
+            .inner()
+            .get("x-queue-type")
+            .and_then(crate::field::as_text)
+        {
             Some(t) if t == "quorum" => QueueKind::Quorum,
             _ => QueueKind::Classic,
         };

@@ -79,7 +79,10 @@ impl Queue {
         drop(st);
         if unused {
             if let Some(vhost) = self.vhost_ref.upgrade() {
-                tracing::debug!(queue = self.name, "deleting a queue unused for its x-expires");
+                tracing::debug!(
+                    queue = self.name,
+                    "deleting a queue unused for its x-expires"
+                );
                 let (_, consumers) = vhost.delete_queue(self);
                 crate::channel::notify_cancelled(consumers);
             }
@@ -168,7 +171,10 @@ impl Queue {
         let now = Instant::now();
         let keep = self.dead_letter.is_some();
         let load = |id, home| self.load(id, home);
-        while let Some(d) = st.ready.pop_expired_head(now, keep.then_some(&load as Load<'_>)) {
+        while let Some(d) = st
+            .ready
+            .pop_expired_head(now, keep.then_some(&load as Load<'_>))
+        {
             match d {
                 Ok(e) => {
                     self.forget([e.gone()]);

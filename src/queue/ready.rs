@@ -209,7 +209,11 @@ impl ReadyList {
         );
         let now_at = &lane[pos];
         if now_at.expires_at.is_some() || succ.is_some_and(|x| x.expires_at.is_some()) {
-            let (exp, p, n) = (now_at.expires_at, pred.map(|p| p.expires_at), succ.map(|n| n.expires_at));
+            let (exp, p, n) = (
+                now_at.expires_at,
+                pred.map(|p| p.expires_at),
+                succ.map(|n| n.expires_at),
+            );
             self.ttl.inserted(exp, p, n);
         }
     }
@@ -254,7 +258,13 @@ impl ReadyList {
     }
 
     /// Append a message recovered from the store, keeping it in memory while it fits.
-    pub(super) fn push_recovered(&mut self, id: u64, msg: Arc<Message>, redelivered: bool, lane: u8) {
+    pub(super) fn push_recovered(
+        &mut self,
+        id: u64,
+        msg: Arc<Message>,
+        redelivered: bool,
+        lane: u8,
+    ) {
         let e = Entry {
             redelivered,
             persisted: true,
@@ -309,11 +319,11 @@ impl ReadyList {
             let keep = lane.len() * 2;
             lane.shrink_to(keep);
         }
-        Some(self.into_entry(s, load))
+        Some(self.take_slot(s, load))
     }
 
     /// A slot that left the list, as an entry with its body (read back if paged out).
-    pub(super) fn into_entry(&mut self, s: Slot, load: Load<'_>) -> Result<Entry, Gone> {
+    pub(super) fn take_slot(&mut self, s: Slot, load: Load<'_>) -> Result<Entry, Gone> {
         let gone = self.left(&s);
         let msg = match s.msg {
             Some(m) => m,

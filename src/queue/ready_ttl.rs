@@ -112,15 +112,14 @@ impl ReadyList {
         })?;
         let s = self.lane_mut(l).pop_front()?;
         Some(match load {
-            Some(load) => self.into_entry(s, load),
+            Some(load) => self.take_slot(s, load),
             None => Err(self.left(&s)),
         })
     }
 
     /// Whether a buried message may have expired and a sweep is allowed.
     pub(super) fn sweep_due(&self, now: Instant) -> bool {
-        self.ttl.buried.is_some_and(|b| b <= now)
-            && self.ttl.sweep_after.is_none_or(|a| a <= now)
+        self.ttl.buried.is_some_and(|b| b <= now) && self.ttl.sweep_after.is_none_or(|a| a <= now)
     }
 
     /// Remove every message expired by `now`, wherever it is, and recompute `buried`.
@@ -165,7 +164,7 @@ impl ReadyList {
         self.ttl.sweep_after = Some(Instant::now() + (spent * 20).max(Duration::from_millis(1)));
         dead.into_iter()
             .map(|s| match load {
-                Some(load) => self.into_entry(s, load),
+                Some(load) => self.take_slot(s, load),
                 None => Err(self.left(&s)),
             })
             .collect()

@@ -140,7 +140,10 @@ impl Queue {
 }
 
 /// The message with these long-integer headers set (replacing any of the same name).
-fn with_headers(msg: &crate::message::Message, extra: &[(&str, i64)]) -> Arc<crate::message::Message> {
+fn with_headers(
+    msg: &crate::message::Message,
+    extra: &[(&str, i64)],
+) -> Arc<crate::message::Message> {
     let mut headers = FieldTable::default();
     if let Some(h) = msg.properties.headers() {
         for (k, v) in h.inner() {

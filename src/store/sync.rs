@@ -126,7 +126,10 @@ impl Syncer {
             };
             round += 1;
             if pipelined {
-                linger(&store.journal, acks_cancel || round.is_multiple_of(PROBE_EVERY));
+                linger(
+                    &store.journal,
+                    acks_cancel || round.is_multiple_of(PROBE_EVERY),
+                );
             }
             let result = self.round(store);
             let now = store.journal.totals();

@@ -359,7 +359,14 @@ impl VHost {
             return Ok(q.clone());
         }
         validate_queue_args(&arguments, name, &self.name)?;
-        validate_queue_type(&arguments, name, &self.name, durable, exclusive, auto_delete)?;
+        validate_queue_type(
+            &arguments,
+            name,
+            &self.name,
+            durable,
+            exclusive,
+            auto_delete,
+        )?;
         let q = Queue::new(
             name.to_string(),
             self.name.clone(),
