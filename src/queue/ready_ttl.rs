@@ -170,3 +170,97 @@ impl ReadyList {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Budget, Entry, ReadyList};
+    use crate::message::Message;
+    use std::time::{Duration, Instant};
+
+    fn msg() -> std::sync::Arc<Message> {
+        Message::with_properties(
+            String::new(),
+            String::new(),
+            Default::default(),
+            bytes::Bytes::from_static(b"x"),
+        )
+    }
+
+    /// The wake ignoring sweep spacing: never later than the earliest expiry in the list.
+    fn check(r: &ReadyList) {
+        let mut min: Option<Instant> = None;
+        for l in 0..r.lanes() {
+            for s in r.lane(l) {
+                if let Some(t) = s.expires_at {
+                    min = super::earlier(min, t);
+                }
+            }
+        }
+        let mut wake = r.ttl.buried;
+        for l in 0..r.lanes() {
+            if let Some(t) = r.lane(l).front().and_then(|s| s.expires_at) {
+                wake = super::earlier(wake, t);
+            }
+        }
+        if let Some(m) = min {
+            assert!(
+                wake.is_some_and(|w| w <= m),
+                "wake {wake:?} after expiry {m:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_wake_is_never_later_than_any_expiry() {
+        let t0 = Instant::now();
+        let mut seed = 7u64;
+        let mut rnd = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _round in 0..50 {
+            let mut r = ReadyList::new(Budget::new(u64::MAX), Budget::new(u64::MAX), 3);
+            let mut taken: Vec<Entry> = Vec::new();
+            for id in 0..60u64 {
+                match rnd(10) {
+                    0..=5 => {
+                        let exp = (rnd(3) > 0).then(|| t0 + Duration::from_millis(rnd(1000)));
+                        let e = Entry {
+                            lane: rnd(3) as u8,
+                            ..Entry::new(id, msg(), exp)
+                        };
+                        r.push_back(e, |_| false);
+                    }
+                    6 | 7 => {
+                        if let Some(Ok(e)) = r.pop_front(&|_, _| None) {
+                            taken.push(e);
+                        }
+                    }
+                    8 => {
+                        if !taken.is_empty() {
+                            let e = taken.swap_remove(rnd(taken.len() as u64) as usize);
+                            r.insert_sorted(e);
+                        }
+                    }
+                    _ => {
+                        let now = t0 + Duration::from_millis(rnd(1000));
+                        for d in r.sweep(now, None) {
+                            assert!(d.is_err());
+                        }
+                        for l in 0..r.lanes() {
+                            assert!(r
+                                .lane(l)
+                                .iter()
+                                .all(|s| s.expires_at.is_none_or(|t| t > now)));
+                        }
+                    }
+                }
+                check(&r);
+            }
+            r.drain();
+            assert!(!r.has_ttl());
+        }
+    }
+}
