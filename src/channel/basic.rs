@@ -4,7 +4,7 @@ use super::assembler::Complete;
 use super::{generated_name, Channel, ChannelConsumer, Ctx, Unacked};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
-use crate::queue::{AfterCancel, Consumer};
+use crate::queue::{AfterCancel, Consumer, QueueKind, Returned};
 use amq_protocol::protocol::{basic as b, AMQPClass};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,8 +25,9 @@ impl Channel {
             b::AMQPMethod::Get(g) => self.get(ctx, g),
             b::AMQPMethod::Ack(a) => self.settle(ctx, a.delivery_tag, a.multiple, Settle::Ack),
             b::AMQPMethod::Nack(n) => {
+                // A nack is a plain return; a reject, a failed delivery (RabbitMQ 4.3).
                 let how = if n.requeue {
-                    Settle::Requeue
+                    Settle::Release
                 } else {
                     Settle::Drop
                 };
@@ -153,6 +154,12 @@ impl Channel {
     fn consume(&mut self, ctx: &mut Ctx, c: b::Consume) -> AmqpResult<()> {
         let name = self.queue_name(c.queue.as_str())?;
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        if q.kind() == QueueKind::Quorum && self.limit.prefetch.load(Ordering::Acquire) > 0 {
+            return Err(AmqpError::not_implemented(format!(
+                "queue '{name}' in vhost '{}' does not support global qos",
+                ctx.vhost.name
+            )));
+        }
         let tag: Arc<str> = if c.consumer_tag.as_str().is_empty() {
             generated_name("amq.ctag-").into()
         } else {
@@ -203,7 +210,8 @@ impl Channel {
     fn cancel(&mut self, ctx: &mut Ctx, c: b::Cancel) -> AmqpResult<()> {
         let tag: Arc<str> = c.consumer_tag.as_str().into();
         if let Some(cc) = self.consumers.remove(&tag) {
-            if cc.queue.remove_consumer(&self.key(ctx.conn_id, &tag)) == AfterCancel::AutoDelete {
+            let key = self.key(ctx.conn_id, &tag);
+            if cc.queue.remove_consumer(&key, true) == AfterCancel::AutoDelete {
                 let (_, others) = ctx.vhost.delete_queue(&cc.queue);
                 super::notify_cancelled(others);
             }
@@ -222,6 +230,12 @@ impl Channel {
     fn get(&mut self, ctx: &mut Ctx, g: b::Get) -> AmqpResult<()> {
         let name = self.queue_name(g.queue.as_str())?;
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        if q.features.single_active && q.kind() == QueueKind::Quorum {
+            return Err(AmqpError::resource_locked(format!(
+                "cannot obtain access to locked queue '{name}' in vhost '{}'. basic.get operations are not supported by <<\"quorum\">> queues with single active consumer",
+                ctx.vhost.name
+            )));
+        }
         let Some((entry, remaining)) = q.get(g.no_ack) else {
             ctx.out.method(
                 self.id,
@@ -231,7 +245,7 @@ impl Channel {
         };
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
-        let m = entry.msg.clone();
+        let m = entry.wire().clone();
         ctx.out.method(
             self.id,
             AMQPClass::Basic(b::AMQPMethod::GetOk(b::GetOk {
@@ -294,8 +308,13 @@ impl Channel {
     }
 
     pub(super) fn apply_settle(&mut self, conn: u64, items: Vec<Unacked>, how: Settle) {
-        if how == Settle::Requeue {
-            self.requeue_all(conn, items.into_iter());
+        let returned = match how {
+            Settle::Requeue => Some(Returned::Failed),
+            Settle::Release => Some(Returned::Released),
+            Settle::Ack | Settle::Drop => None,
+        };
+        if let Some(returned) = returned {
+            self.requeue_all(conn, items.into_iter(), returned);
             return;
         }
         let (groups, from_consumers) = super::group(items.into_iter());
@@ -319,7 +338,7 @@ impl Channel {
             return Err(AmqpError::not_implemented("requeue=false"));
         }
         let unacked = std::mem::take(&mut self.unacked);
-        self.requeue_all(ctx.conn_id, unacked.into_values());
+        self.requeue_all(ctx.conn_id, unacked.into_values(), Returned::Released);
         Ok(())
     }
 
@@ -338,6 +357,9 @@ impl Channel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Settle {
     Ack,
+    /// basic.reject with requeue.
     Requeue,
+    /// basic.nack with requeue.
+    Release,
     Drop,
 }

@@ -13,7 +13,7 @@ use crate::broker::Broker;
 use crate::codec::{ContentHeader, OutBuf};
 use crate::connection::{ClientCaps, ConnEvent};
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::{ChannelLimit, Consumer, ConsumerKey, Entry, Queue, IN_FLIGHT_MAX};
+use crate::queue::{ChannelLimit, Consumer, ConsumerKey, Entry, Queue, Returned, IN_FLIGHT_MAX};
 use crate::vhost::VHost;
 use amq_protocol::protocol::{access, basic as b, channel as ch, AMQPClass};
 use assembler::Assembler;
@@ -221,26 +221,34 @@ impl Channel {
     /// Cancel every consumer and requeue every unacked delivery (channel or connection close).
     pub fn release(&mut self, vhost: &VHost, conn: u64) {
         let consumers: Vec<(Arc<str>, ChannelConsumer)> = self.consumers.drain().collect();
+        let mut kept = Vec::new();
         for (tag, c) in consumers {
             let key = self.key(conn, &tag);
-            if c.queue.remove_consumer(&key) == crate::queue::AfterCancel::AutoDelete {
+            // Not dispatched yet: a consumer taking over (single active consumer) gets the
+            // requeued deliveries first.
+            if c.queue.remove_consumer(&key, false) == crate::queue::AfterCancel::AutoDelete {
                 let (_, others) = vhost.delete_queue(&c.queue);
                 notify_cancelled(others);
+            } else if !kept.iter().any(|q| Arc::ptr_eq(q, &c.queue)) {
+                kept.push(c.queue);
             }
         }
         let unacked = std::mem::take(&mut self.unacked);
-        self.requeue_all(conn, unacked.into_values());
+        self.requeue_all(conn, unacked.into_values(), Returned::Failed);
+        for q in kept {
+            q.kick();
+        }
         self.confirm = None;
         self.tx = None;
     }
 
     /// Requeue deliveries, one call per (queue, consumer).
-    fn requeue_all(&mut self, conn: u64, items: impl Iterator<Item = Unacked>) {
+    fn requeue_all(&mut self, conn: u64, items: impl Iterator<Item = Unacked>, how: Returned) {
         let (groups, from_consumers) = group(items);
         self.limit.release(from_consumers);
         for (q, tag, entries) in groups {
             let key = tag.map(|t| self.key(conn, &t));
-            q.requeue(key.as_ref(), entries);
+            q.requeue(key.as_ref(), entries, how);
         }
     }
 
@@ -267,7 +275,7 @@ impl Channel {
         }
         let dtag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
-        let m = &entry.msg;
+        let m = entry.wire();
         out.deliver(
             self.id,
             tag,

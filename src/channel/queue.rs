@@ -90,6 +90,17 @@ impl Channel {
                 )));
             }
             let name = if name.is_empty() {
+                let kind = d.arguments.inner().get("x-queue-type");
+                let module = match kind.and_then(crate::field::as_text).as_deref() {
+                    Some("quorum") => Some("rabbit_quorum_queue"),
+                    Some("stream") => Some("rabbit_stream_queue"),
+                    _ => None,
+                };
+                if let Some(module) = module {
+                    return Err(AmqpError::precondition(format!(
+                        "Cannot declare a server-named queue for type {module}"
+                    )));
+                }
                 generated_name("amq.gen-")
             } else {
                 name.to_string()
@@ -111,6 +122,10 @@ impl Channel {
         };
         self.last_queue = Some(queue.name.clone());
         if !d.nowait {
+            // A declare counts as a use for `x-expires` (not on a quorum queue, as RabbitMQ).
+            if queue.kind() == crate::queue::QueueKind::Classic {
+                queue.touch();
+            }
             let (message_count, consumer_count) = queue.counts();
             ctx.out.method(
                 self.id,

@@ -433,7 +433,7 @@ impl Conn {
                             channel,
                             tag: consumer_tag,
                         };
-                        queue.requeue(Some(&key), vec![entry]);
+                        queue.requeue(Some(&key), vec![entry], crate::queue::Returned::Undelivered);
                     }
                 }
             }

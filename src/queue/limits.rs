@@ -2,6 +2,7 @@
 //! delivered: expiry, length limits and dead-lettering (republished once the lock is released).
 
 use super::dead_letter::Reason;
+use super::ready::Load;
 use super::{expiry, Queue, State};
 use crate::message::Message;
 use std::sync::{Arc, MutexGuard};
@@ -31,7 +32,7 @@ impl std::ops::DerefMut for Locked<'_> {
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         let Some(mut st) = self.st.take() else { return };
-        if let Some(at) = st.ready.head_expiry() {
+        if let Some(at) = st.ready.next_wake() {
             if st.wake_at.is_none_or(|w| w > at) {
                 st.wake_at = Some(at);
                 expiry::schedule(at, self.queue.me.clone());
@@ -53,11 +54,82 @@ impl Queue {
         }
     }
 
-    /// The expiry timer's call: drop (or dead-letter) expired head messages.
-    pub(super) fn expire(&self) {
+    /// The expiry timer's call: drop (or dead-letter) expired messages, and delete the queue
+    /// if it has been unused for its `x-expires`.
+    pub(super) fn expire(self: &Arc<Self>) {
         let mut st = self.lock();
         st.wake_at = None;
         self.drop_expired(&mut st);
+        let now = Instant::now();
+        if st.ready.sweep_due(now) {
+            let keep = self.dead_letter.is_some();
+            let load = |id, home| self.load(id, home);
+            let dead = st.ready.sweep(now, keep.then_some(&load as Load<'_>));
+            for d in dead {
+                match d {
+                    Ok(e) => {
+                        self.forget([e.gone()]);
+                        self.died(&mut st, e.msg, Reason::Expired);
+                    }
+                    Err(gone) => self.forget([gone]),
+                }
+            }
+        }
+        let unused = self.check_unused(&mut st, now);
+        drop(st);
+        if unused {
+            if let Some(vhost) = self.vhost_ref.upgrade() {
+                tracing::debug!(
+                    queue = self.name,
+                    "deleting a queue unused for its x-expires"
+                );
+                let (_, consumers) = vhost.delete_queue(self);
+                crate::channel::notify_cancelled(consumers);
+            }
+        }
+    }
+
+    /// `x-expires`: whether the queue has been unused long enough to go. Keeps one wake
+    /// pending for it while the queue has no consumers.
+    fn check_unused(&self, st: &mut State, now: Instant) -> bool {
+        let Some(until) = st.unused_until else {
+            return false;
+        };
+        if st.unused_wake.is_some_and(|t| t > now) {
+            return false;
+        }
+        st.unused_wake = None;
+        if !st.consumers.is_empty() || self.is_deleted() {
+            // In use: the wake is set again when the last consumer goes.
+            return false;
+        }
+        if now < until {
+            st.unused_wake = Some(until);
+            expiry::schedule(until, self.me.clone());
+            return false;
+        }
+        true
+    }
+
+    /// The queue was used (declared, basic.get, its last consumer left): its `x-expires`
+    /// starts again.
+    pub fn touch(&self) {
+        if self.features.expires.is_some() {
+            let mut st = self.lock();
+            self.touch_locked(&mut st);
+        }
+    }
+
+    pub(super) fn touch_locked(&self, st: &mut State) {
+        let Some(ttl) = self.features.expires else {
+            return;
+        };
+        let until = Instant::now() + ttl;
+        st.unused_until = Some(until);
+        if st.unused_wake.is_none() {
+            st.unused_wake = Some(until);
+            expiry::schedule(until, self.me.clone());
+        }
     }
 
     /// Republish messages that died here to the dead-letter exchange (if it exists).
@@ -90,15 +162,26 @@ impl Queue {
         }
     }
 
-    /// Drop expired messages at the head.
+    /// Drop expired messages at the heads of the lanes.
     pub(super) fn drop_expired(&self, st: &mut State) {
         // No clock read on the hot path of a queue without TTLs.
-        if st.ready.head_expiry().is_none() {
+        if !st.ready.has_ttl() {
             return;
         }
         let now = Instant::now();
-        while st.ready.head_expired(now) {
-            self.remove_head(st, Reason::Expired);
+        let keep = self.dead_letter.is_some();
+        let load = |id, home| self.load(id, home);
+        while let Some(d) = st
+            .ready
+            .pop_expired_head(now, keep.then_some(&load as Load<'_>))
+        {
+            match d {
+                Ok(e) => {
+                    self.forget([e.gone()]);
+                    self.died(st, e.msg, Reason::Expired);
+                }
+                Err(gone) => self.forget([gone]),
+            }
         }
     }
 

@@ -5,16 +5,24 @@
 //! message reaches a consumer's connection without any task hop. Lock order: a queue lock is
 //! never held while taking another queue's lock or an exchange's lock.
 
+mod budget;
 mod consumer;
 pub mod dead_letter;
 mod expiry;
+pub mod features;
 mod limits;
 mod ready;
+mod ready_ttl;
+mod settle;
+mod single;
+mod storage;
 
 pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
 use dead_letter::Reason;
+pub use features::{Features, QueueKind};
 pub use ready::Budget;
 use ready::{Gone, Home, ReadyList};
+pub use settle::Returned;
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
@@ -31,13 +39,40 @@ pub struct Entry {
     pub msg: Arc<Message>,
     pub redelivered: bool,
     /// From the message's `expiration` or the queue's `x-message-ttl`, whichever is sooner.
-    /// Expired messages are dropped when they reach the head, as RabbitMQ does.
+    /// An expired message is never delivered; it leaves on time wherever it is.
     pub expires_at: Option<Instant>,
     /// Written to the store: removed from it once settled.
     pub persisted: bool,
+    /// The lane (priority) it waits in.
+    pub lane: u8,
+    /// Times it came back to the queue, and how many of those were failed deliveries
+    /// (`x-acquired-count`, `x-delivery-count`).
+    pub acquired: u16,
+    pub failed: u16,
+    /// The message as delivered when it differs from `msg` (redelivery headers added).
+    pub shown: Option<Arc<Message>>,
 }
 
 impl Entry {
+    pub(crate) fn new(id: u64, msg: Arc<Message>, expires_at: Option<Instant>) -> Entry {
+        Entry {
+            id,
+            msg,
+            redelivered: false,
+            expires_at,
+            persisted: false,
+            lane: 0,
+            acquired: 0,
+            failed: 0,
+            shown: None,
+        }
+    }
+
+    /// What the client receives.
+    pub fn wire(&self) -> &Arc<Message> {
+        self.shown.as_ref().unwrap_or(&self.msg)
+    }
+
     /// What the store must forget once this entry is settled.
     fn gone(&self) -> Gone {
         let home = if self.persisted {
@@ -59,6 +94,8 @@ pub struct Queue {
     pub exclusive_owner: Option<u64>,
     pub auto_delete: bool,
     pub arguments: FieldTable,
+    /// Type, priorities, single active consumer, delivery limit, queue TTL.
+    pub features: Features,
     /// Set once deleted, so late acks and publishes through stale handles are ignored.
     deleted: AtomicBool,
     /// `x-message-ttl` in milliseconds.
@@ -87,9 +124,12 @@ pub struct Queue {
 struct State {
     ready: ReadyList,
     next_id: u64,
+    /// In registration order.
     consumers: Vec<Consumer>,
     /// Round-robin position in `consumers`.
     next_consumer: usize,
+    /// Single active consumer: the one that receives.
+    active: Option<usize>,
     /// Delivered to a consumer or basic.get, not yet settled.
     unacked: usize,
     /// An auto-delete queue is deleted when its last consumer goes, once it has had one.
@@ -98,6 +138,10 @@ struct State {
     dead: Vec<(Arc<Message>, Reason)>,
     /// When the expiry timer will wake this queue.
     wake_at: Option<Instant>,
+    /// `x-expires`: when the queue expires if it stays unused, and when the wake pending for
+    /// it is due.
+    unused_until: Option<Instant>,
+    unused_wake: Option<Instant>,
 }
 
 /// `x-overflow`.
@@ -133,10 +177,18 @@ impl Queue {
         durable: bool,
         exclusive_owner: Option<u64>,
         auto_delete: bool,
-        arguments: FieldTable,
+        mut arguments: FieldTable,
         store: Option<&Store>,
         vhost_ref: Weak<crate::vhost::VHost>,
     ) -> Arc<Queue> {
+        // As RabbitMQ 3.13+: a queue declared without a type is a classic one, and says so.
+        if !arguments.inner().contains_key("x-queue-type") {
+            arguments.insert(
+                "x-queue-type".into(),
+                amq_protocol::types::AMQPValue::LongString("classic".into()),
+            );
+        }
+        let features = Features::from_args(&arguments);
         let prefix = (store.is_some() && durable && exclusive_owner.is_none())
             .then(|| Store::queue_prefix(&vhost, &name));
         let serial = store.map_or(0, Store::queue_serial);
@@ -153,7 +205,11 @@ impl Queue {
         let message_ttl = uint("x-message-ttl");
         let overflow = match text("x-overflow").as_deref() {
             Some("reject-publish") => Overflow::RejectPublish,
-            Some("reject-publish-dlx") => Overflow::RejectPublishDlx,
+            // Quorum queues do not have it and fall back to the default (RabbitMQ logs a
+            // warning).
+            Some("reject-publish-dlx") if features.kind == QueueKind::Classic => {
+                Overflow::RejectPublishDlx
+            }
             _ => Overflow::DropHead,
         };
         let dead_letter = text("x-dead-letter-exchange").map(|exchange| dead_letter::Target {
@@ -161,7 +217,8 @@ impl Queue {
             routing_key: text("x-dead-letter-routing-key"),
         });
         let (max_length, max_bytes) = (uint("x-max-length"), uint("x-max-length-bytes"));
-        Arc::new_cyclic(|me| Queue {
+        let lanes = features.lanes;
+        let q = Arc::new_cyclic(|me| Queue {
             me: me.clone(),
             message_ttl,
             max_length,
@@ -178,22 +235,33 @@ impl Queue {
             exclusive_owner,
             auto_delete,
             arguments,
+            features,
             deleted: AtomicBool::new(false),
             state: Mutex::new(State {
-                ready: ReadyList::new(budget, transient),
+                ready: ReadyList::new(budget, transient, lanes),
                 next_id: 0,
                 consumers: Vec::new(),
                 next_consumer: 0,
+                active: None,
                 unacked: 0,
                 had_consumer: false,
                 dead: Vec::new(),
                 wake_at: None,
+                unused_until: None,
+                unused_wake: None,
             }),
-        })
+        });
+        // The queue TTL runs from creation (and from each restart, as in RabbitMQ).
+        q.touch();
+        q
     }
 
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
+    }
+
+    pub fn kind(&self) -> QueueKind {
+        self.features.kind
     }
 
     /// (ready messages, consumers)
@@ -222,6 +290,10 @@ impl Queue {
         let expires_at = ttl
             .filter(|ms| *ms > 0)
             .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let lane = match self.features.max_priority {
+            0 => 0,
+            _ => self.features.lane(*msg.properties.priority()),
+        };
         let mut st = self.lock();
         if self.overflow != Overflow::DropHead && self.over_limit(&st, 1, msg.size() as u64) {
             if self.overflow == Overflow::RejectPublishDlx {
@@ -236,24 +308,24 @@ impl Queue {
         st.next_id += 1;
         let mut ticket = None;
         if let (Some(store), Some(prefix)) = (&self.store, &self.prefix) {
-            if msg.is_persistent() && ttl != Some(0) {
+            // A quorum queue keeps every message, whatever its delivery mode.
+            let keep = msg.is_persistent() || self.features.kind == QueueKind::Quorum;
+            if keep && ttl != Some(0) {
                 ticket = Some(store.put_message(prefix, id, &msg)?);
             }
         }
         let persisted = ticket.is_some();
         let kept = (ttl == Some(0) && self.dead_letter.is_some()).then(|| msg.clone());
         let entry = Entry {
-            id,
-            msg,
-            redelivered: false,
-            expires_at,
             persisted,
+            lane,
+            ..Entry::new(id, msg, expires_at)
         };
         st.ready.push_back(entry, |e| self.page_out(e));
         self.dispatch(&mut st);
         if ttl == Some(0) {
             // TTL 0: delivered now to a consumer that can take it, or never.
-            if let Some(gone) = st.ready.pop_back_if(id) {
+            if let Some(gone) = st.ready.pop_back_if(id, lane) {
                 self.forget([gone]);
                 if let Some(msg) = kept {
                     self.died(&mut st, msg, Reason::Expired);
@@ -269,113 +341,51 @@ impl Queue {
         })
     }
 
+    /// The lane a recovered message goes back to.
+    fn recovered_lane(&self, priority: Option<u8>) -> u8 {
+        match self.features.max_priority {
+            0 => 0,
+            _ => self.features.lane(priority),
+        }
+    }
+
     /// Put back a message read from the store at startup (called in id order).
     pub fn restore(&self, id: u64, msg: Arc<Message>, redelivered: bool) {
+        let lane = self.recovered_lane(*msg.properties.priority());
         let mut st = self.lock();
         st.next_id = st.next_id.max(id + 1);
-        st.ready.push_recovered(id, msg, redelivered);
+        st.ready.push_recovered(id, msg, redelivered, lane);
     }
 
     /// A recovered message whose body stays on disk until it is delivered.
-    pub fn restore_paged(&self, id: u64, size: usize, redelivered: bool) {
+    pub fn restore_paged(&self, id: u64, size: usize, redelivered: bool, priority: Option<u8>) {
+        let lane = self.recovered_lane(priority);
         let mut st = self.lock();
         st.next_id = st.next_id.max(id + 1);
-        st.ready.push_paged(id, size as u32, redelivered);
-    }
-
-    /// Write a transient message out to the store (the memory budget is spent).
-    fn page_out(&self, e: &Entry) -> bool {
-        let Some(store) = &self.store else {
-            return false;
-        };
-        match store.page_out(self.serial, e.id, &e.msg) {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::error!(queue = self.name, error = %err, "cannot page a message out");
-                false
-            }
-        }
-    }
-
-    /// Settled messages leave the store (lazily: no sync; at-least-once after a crash).
-    fn forget(&self, gone: impl IntoIterator<Item = Gone>) {
-        let Some(store) = &self.store else { return };
-        for (id, home) in gone {
-            let result = match (home, &self.prefix) {
-                (Home::Stored, Some(prefix)) => store.remove_message(prefix, id),
-                (Home::Paged, _) => store.drop_paged(self.serial, id),
-                _ => Ok(()),
-            };
-            if let Err(err) = result {
-                tracing::error!(queue = self.name, error = %err, "cannot remove a settled message");
-            }
-        }
-    }
-
-    /// Read a paged-out message back.
-    fn load(&self, id: u64, home: Home) -> Option<Arc<Message>> {
-        let store = self.store.as_ref()?;
-        let read = match (home, &self.prefix) {
-            (Home::Stored, Some(prefix)) => store.get_message(prefix, id),
-            (Home::Paged, _) => store.page_in(self.serial, id),
-            _ => return None,
-        };
-        match read {
-            Ok(Some(m)) => Some(m),
-            Ok(None) => {
-                tracing::error!(
-                    queue = self.name,
-                    id,
-                    "a paged-out message is missing from the store"
-                );
-                None
-            }
-            Err(e) => {
-                tracing::error!(queue = self.name, id, error = %e, "cannot read a paged-out message");
-                None
-            }
-        }
-    }
-
-    /// The head entry, its body in hand; unreadable paged-out messages are dropped.
-    fn pop_ready(&self, st: &mut State) -> Option<Entry> {
-        loop {
-            match st.ready.pop_front(&|id, home| self.load(id, home))? {
-                Ok(e) => return Some(e),
-                Err(gone) => self.forget([gone]),
-            }
-        }
-    }
-
-    /// How many queued bodies are paged out to the store.
-    pub fn paged_out(&self) -> usize {
-        self.lock().ready.paged_out()
-    }
-
-    /// First delivery of a stored message: remember it, so a restart redelivers it flagged.
-    fn mark_delivered(&self, e: &Entry) {
-        if let (Some(store), Some(prefix), true, false) =
-            (&self.store, &self.prefix, e.persisted, e.redelivered)
-        {
-            if let Err(err) = store.mark_delivered(prefix, e.id) {
-                tracing::warn!(queue = self.name, error = %err, "cannot mark a delivery");
-            }
-        }
+        st.ready.push_paged(id, size as u32, redelivered, lane);
     }
 
     /// Hand ready messages to consumers with credit: highest priority first, round-robin
-    /// among equals. Runs under the queue lock; sending to a connection never blocks.
+    /// among equals (or only to the single active consumer). Runs under the queue lock;
+    /// sending to a connection never blocks.
     fn dispatch(self: &Arc<Self>, st: &mut State) {
         if st.consumers.is_empty() {
             return;
         }
         self.drop_expired(st);
+        let mut now = None;
         while !st.ready.is_empty() && !st.consumers.is_empty() {
-            let Some(idx) = pick_consumer(st) else { break };
-            let Some(entry) = self.pop_ready(st) else {
+            let picked = if self.features.single_active {
+                self.pick_active(st)
+            } else {
+                pick_consumer(st)
+            };
+            let Some(idx) = picked else { break };
+            let Some(mut entry) = self.pop_live(st, &mut now) else {
                 break;
             };
             self.mark_delivered(&entry);
+            self.decorate(&mut entry);
             if st.consumers[idx].no_ack {
                 self.forget([entry.gone()]);
             }
@@ -399,11 +409,11 @@ impl Queue {
                 Err(tokio::sync::mpsc::error::SendError(ev)) => {
                     // The connection is gone; its cleanup will cancel the consumer. Keep the
                     // message and stop using this consumer.
-                    if let ConnEvent::Deliver { entry, .. } = ev {
+                    if let ConnEvent::Deliver { mut entry, .. } = ev {
+                        entry.shown = None;
                         st.ready.push_front(entry);
                     }
-                    st.consumers.remove(idx);
-                    st.next_consumer = 0;
+                    self.detach(st, idx);
                 }
             }
         }
@@ -412,7 +422,16 @@ impl Queue {
     /// Attach a consumer. Fails with the reply RabbitMQ gives for exclusivity conflicts.
     pub fn add_consumer(self: &Arc<Self>, c: Consumer) -> Result<(), crate::error::AmqpError> {
         let mut st = self.lock();
-        if st.consumers.iter().any(|x| x.exclusive) || (c.exclusive && !st.consumers.is_empty()) {
+        // Quorum queues have no exclusive consumers: the flag is ignored.
+        let in_use = match (self.features.kind, self.features.single_active) {
+            (QueueKind::Quorum, _) => false,
+            (QueueKind::Classic, true) => c.exclusive,
+            (QueueKind::Classic, false) => {
+                st.consumers.iter().any(|x| x.exclusive)
+                    || (c.exclusive && !st.consumers.is_empty())
+            }
+        };
+        if in_use {
             return Err(crate::error::AmqpError::access_refused(format!(
                 "queue '{}' in vhost '{}' in exclusive use",
                 self.name, self.vhost
@@ -420,88 +439,32 @@ impl Queue {
         }
         st.consumers.push(c);
         st.had_consumer = true;
+        if self.features.single_active && st.active.is_none() {
+            st.active = Some(st.consumers.len() - 1);
+        }
         self.dispatch(&mut st);
         Ok(())
     }
 
-    /// Detach a consumer (basic.cancel, channel or connection close).
-    pub fn remove_consumer(&self, key: &ConsumerKey) -> AfterCancel {
+    /// Detach a consumer (basic.cancel, channel or connection close). With `dispatch`, a
+    /// consumer that takes over (single active consumer) gets messages now; without, the
+    /// caller requeues first and kicks the queue after.
+    pub fn remove_consumer(self: &Arc<Self>, key: &ConsumerKey, dispatch: bool) -> AfterCancel {
         let mut st = self.lock();
-        st.consumers.retain(|c| &c.key != key);
-        st.next_consumer = 0;
+        if let Some(idx) = st.consumers.iter().position(|c| &c.key == key) {
+            self.detach(&mut st, idx);
+        }
+        if st.consumers.is_empty() {
+            // Unused from now on: the queue TTL starts again.
+            self.touch_locked(&mut st);
+        }
         if self.auto_delete && st.had_consumer && st.consumers.is_empty() {
-            AfterCancel::AutoDelete
-        } else {
-            AfterCancel::Keep
+            return AfterCancel::AutoDelete;
         }
-    }
-
-    /// `count` deliveries to `consumer` (None for basic.get) were acked or rejected without
-    /// requeue: give back credit and dispatch.
-    /// With `rejected`, they were rejected or nacked without requeue: they die (and go to the
-    /// dead-letter exchange, if the queue has one).
-    pub fn settle(
-        self: &Arc<Self>,
-        consumer: Option<&ConsumerKey>,
-        entries: &[Entry],
-        rejected: bool,
-    ) {
-        self.forget(entries.iter().map(Entry::gone));
-        let count = entries.len();
-        let mut st = self.lock();
-        if rejected {
-            for e in entries {
-                self.died(&mut st, e.msg.clone(), Reason::Rejected);
-            }
+        if dispatch {
+            self.dispatch(&mut st);
         }
-        st.unacked = st.unacked.saturating_sub(count);
-        if let Some(key) = consumer {
-            if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
-                c.return_credit(count as u32);
-            }
-        }
-        self.dispatch(&mut st);
-    }
-
-    /// Put unsettled deliveries back in their original places, marked redelivered.
-    pub fn requeue(self: &Arc<Self>, consumer: Option<&ConsumerKey>, mut entries: Vec<Entry>) {
-        if self.is_deleted() {
-            return;
-        }
-        let mut st = self.lock();
-        let count = entries.len();
-        st.unacked = st.unacked.saturating_sub(count);
-        if let Some(key) = consumer {
-            if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
-                c.return_credit(count as u32);
-            }
-        }
-        entries.sort_by_key(|e| e.id);
-        for mut e in entries.into_iter().rev() {
-            e.redelivered = true;
-            st.ready.insert_sorted(e);
-        }
-        self.dispatch(&mut st);
-    }
-
-    /// Credit on a shared (global) channel limit came back: try again.
-    pub fn kick(self: &Arc<Self>) {
-        let mut st = self.lock();
-        self.dispatch(&mut st);
-    }
-
-    /// basic.get: the head message and how many remain.
-    pub fn get(&self, no_ack: bool) -> Option<(Entry, u32)> {
-        let mut st = self.lock();
-        self.drop_expired(&mut st);
-        let e = self.pop_ready(&mut st)?;
-        self.mark_delivered(&e);
-        if no_ack {
-            self.forget([e.gone()]);
-        } else {
-            st.unacked += 1;
-        }
-        Some((e, st.ready.len() as u32))
+        AfterCancel::Keep
     }
 
     /// Drop all ready messages; returns how many.
@@ -522,6 +485,7 @@ impl Queue {
         let n = gone.len() as u32;
         // Stored messages went with the queue's records; pages of transient ones go here.
         self.forget(gone.into_iter().filter(|g| g.1 == Home::Paged));
+        st.active = None;
         (n, std::mem::take(&mut st.consumers))
     }
 }

@@ -22,6 +22,15 @@ impl StoredMessage<'_> {
         self.store
             .decode_message(TAG_MESSAGES, self.key, self.value)
     }
+
+    /// The message's `priority` property, read without its body.
+    pub fn priority(&self) -> Option<u8> {
+        let record = StoredRecord::parse(self.value)?;
+        match amq_protocol::protocol::basic::parse_properties(record.properties) {
+            Ok((_, p)) => *p.priority(),
+            Err(_) => None,
+        }
+    }
 }
 
 pub struct RecoveredExchange {

@@ -99,7 +99,8 @@ pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -
             "x-message-ttl" | "x-max-length" | "x-max-length-bytes" | "x-expires"
             | "x-max-priority" | "x-delivery-limit" => {
                 let n = int(key, v)?;
-                if n < 0 {
+                // A negative delivery limit means none (RabbitMQ 4.x).
+                if n < 0 && key != "x-delivery-limit" {
                     return Err(invalid(key, format!("{{value_negative,{n}}}")));
                 }
                 if key == "x-expires" && n == 0 {
@@ -148,6 +149,86 @@ pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -
                 ));
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of other queue types that RabbitMQ 4.x refuses on a quorum queue.
+const NOT_QUORUM: &[&str] = &[
+    "x-max-priority",
+    "x-queue-mode",
+    "x-queue-version",
+    "x-queue-master-locator",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-stream-filter-size-bytes",
+    "x-initial-cluster-size",
+];
+
+/// Arguments of other queue types that RabbitMQ 4.x refuses on a classic queue
+/// (`x-delivery-limit` is not among them: warren gives every queue type a delivery limit).
+const NOT_CLASSIC: &[&str] = &[
+    "x-dead-letter-strategy",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-quorum-initial-group-size",
+    "x-member-placement-tag",
+    "x-delayed-retry-type",
+    "x-delayed-retry-min",
+    "x-delayed-retry-max",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-stream-filter-size-bytes",
+    "x-initial-cluster-size",
+];
+
+/// The checks of a queue's type (`x-queue-type`, already validated and present) at creation,
+/// in RabbitMQ's order: arguments the type does not take, then the properties a quorum queue
+/// cannot have.
+pub(super) fn validate_queue_type(
+    args: &FieldTable,
+    queue: &str,
+    vhost: &str,
+    durable: bool,
+    exclusive: bool,
+    auto_delete: bool,
+) -> AmqpResult<()> {
+    let kind = args
+        .inner()
+        .get("x-queue-type")
+        .and_then(crate::field::as_text)
+        .unwrap_or_default();
+    let (refused, module) = match kind.as_str() {
+        "quorum" => (NOT_QUORUM, "rabbit_quorum_queue"),
+        "stream" => {
+            return Err(AmqpError::precondition(format!(
+                "cannot declare queue '{queue}' in vhost '{vhost}': streams are not supported by warren"
+            )))
+        }
+        _ => (NOT_CLASSIC, "rabbit_classic_queue"),
+    };
+    for key in args.inner().keys() {
+        if refused.contains(&key.as_str()) {
+            return Err(AmqpError::precondition(format!(
+                "invalid arg '{key}' for queue '{queue}' in vhost '{vhost}' of queue type {module}"
+            )));
+        }
+    }
+    if kind == "quorum" {
+        let property = if auto_delete {
+            Some("auto-delete")
+        } else if exclusive {
+            Some("exclusive-owner")
+        } else if !durable {
+            Some("non-durable")
+        } else {
+            None
+        };
+        if let Some(p) = property {
+            return Err(AmqpError::precondition(format!(
+                "invalid property '{p}' for queue '{queue}' in vhost '{vhost}'"
+            )));
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ use crate::message::Message;
 use crate::queue::{Consumer, Queue};
 use crate::store::{DestKind, Store};
 use amq_protocol::types::FieldTable;
-use args::{compare_args, validate_queue_args};
+use args::{compare_args, validate_queue_args, validate_queue_type};
 use dashmap::DashMap;
 use std::sync::Arc;
 
@@ -316,12 +316,19 @@ impl VHost {
         durable: bool,
         exclusive: bool,
         auto_delete: bool,
-        arguments: FieldTable,
+        mut arguments: FieldTable,
         conn: u64,
     ) -> AmqpResult<Arc<Queue>> {
         let owner = exclusive.then_some(conn);
         // As RabbitMQ: an exclusive queue is never durable, whatever the declaration says.
         let durable = durable && !exclusive;
+        // As RabbitMQ 3.13+: no type given is the default type, classic.
+        if !arguments.inner().contains_key("x-queue-type") {
+            arguments.insert(
+                "x-queue-type".into(),
+                amq_protocol::types::AMQPValue::LongString("classic".into()),
+            );
+        }
         let entry = self.queues.entry(name.to_string());
         if let dashmap::Entry::Occupied(e) = &entry {
             let q = e.get();
@@ -352,6 +359,14 @@ impl VHost {
             return Ok(q.clone());
         }
         validate_queue_args(&arguments, name, &self.name)?;
+        validate_queue_type(
+            &arguments,
+            name,
+            &self.name,
+            durable,
+            exclusive,
+            auto_delete,
+        )?;
         let q = Queue::new(
             name.to_string(),
             self.name.clone(),

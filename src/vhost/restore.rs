@@ -43,7 +43,13 @@ impl VHost {
                 .budget()
                 .fits((m.body_len + Message::OVERHEAD) as u64);
             if !fits {
-                queue.restore_paged(m.id, m.body_len, m.redelivered);
+                // A priority queue puts it back in its lane, so it needs the priority.
+                let priority = if queue.features.max_priority > 0 {
+                    m.priority()
+                } else {
+                    None
+                };
+                queue.restore_paged(m.id, m.body_len, m.redelivered, priority);
                 n += 1;
             } else if let Some(msg) = m.load() {
                 queue.restore(m.id, msg, m.redelivered);
