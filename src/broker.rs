@@ -85,6 +85,12 @@ impl Broker {
         for b in r.bindings {
             vhost(&b.vhost).restore_binding(b);
         }
+        let unreadable = self
+            .store
+            .recover_delayed(|d| vhost(&d.vhost).restore_delayed(d))?;
+        if unreadable > 0 {
+            tracing::warn!(records = unreadable, "dropped unreadable delayed messages");
+        }
         self.store.finish_recovery();
         Ok((queues, messages))
     }

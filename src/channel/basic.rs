@@ -101,7 +101,7 @@ impl Channel {
             return Ok(());
         }
         let routed = ctx.vhost.publish(&x, msg.clone())?;
-        if routed.queues == 0 && mandatory {
+        if routed.unroutable() && mandatory {
             self.basic_return(ctx, &msg);
         }
         if let Some(c) = &mut self.confirm {

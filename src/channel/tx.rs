@@ -151,7 +151,7 @@ impl Channel {
                 let mut ticket = None;
                 for (x, msg, mandatory) in buf.publishes {
                     let routed = ctx.vhost.publish(&x, msg.clone())?;
-                    if routed.queues == 0 && mandatory {
+                    if routed.unroutable() && mandatory {
                         self.basic_return(ctx, &msg);
                     }
                     ticket = routed.ticket.or(ticket);

@@ -1,12 +1,19 @@
-//! Exchanges: a closed set of types behind one `match`. Routing is pure: given a routing key
-//! and headers it names destinations, and never touches a queue.
+//! Exchanges: a closed set of types behind one `match`. Routing is pure: given a message's
+//! routing keys and properties it names destinations, and never touches a queue.
+//!
+//! `x-delayed-message` exchanges route with the type named by their `x-delayed-type`
+//! argument ([`Exchange::routing`]); holding messages back until their `x-delay` has passed
+//! is the vhost's business (see `vhost::delayed`).
 
+pub mod chash;
 mod direct;
 mod fanout;
 mod headers;
 mod topic;
 
-use amq_protocol::types::FieldTable;
+use amq_protocol::protocol::basic::AMQPProperties;
+use amq_protocol::types::{AMQPValue, FieldTable};
+pub use chash::HashOn;
 use std::sync::RwLock;
 
 /// The exchange types warren implements.
@@ -16,6 +23,10 @@ pub enum ExchangeKind {
     Fanout,
     Topic,
     Headers,
+    /// `x-consistent-hash` (the rabbitmq_consistent_hash_exchange plugin's type).
+    ConsistentHash,
+    /// `x-delayed-message` (the rabbitmq_delayed_message_exchange plugin's type).
+    Delayed,
 }
 
 impl ExchangeKind {
@@ -25,6 +36,8 @@ impl ExchangeKind {
             "fanout" => Some(ExchangeKind::Fanout),
             "topic" => Some(ExchangeKind::Topic),
             "headers" => Some(ExchangeKind::Headers),
+            "x-consistent-hash" => Some(ExchangeKind::ConsistentHash),
+            "x-delayed-message" => Some(ExchangeKind::Delayed),
             _ => None,
         }
     }
@@ -35,6 +48,8 @@ impl ExchangeKind {
             ExchangeKind::Fanout => "fanout",
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
+            ExchangeKind::ConsistentHash => "x-consistent-hash",
+            ExchangeKind::Delayed => "x-delayed-message",
         }
     }
 }
@@ -64,6 +79,13 @@ pub struct Exchange {
     /// Internal exchanges refuse direct publishes (403) but route from other exchanges.
     pub internal: bool,
     pub arguments: FieldTable,
+    /// The type whose rules route messages: `kind`, or `x-delayed-type` for a delayed
+    /// exchange.
+    pub routing: ExchangeKind,
+    /// `alternate-exchange`: where messages that route nowhere from here go instead.
+    pub alternate: Option<String>,
+    /// What a consistent-hash exchange hashes (`hash-header`, `hash-property`).
+    pub hash_on: HashOn,
     /// A std lock: held only for a routing pass or a bind, never across an await.
     bindings: RwLock<Bindings>,
 }
@@ -75,6 +97,7 @@ struct Bindings {
     direct: direct::Index,
     fanout: fanout::Index,
     topic: topic::Trie,
+    ring: chash::Ring,
 }
 
 impl Exchange {
@@ -86,12 +109,34 @@ impl Exchange {
         internal: bool,
         arguments: FieldTable,
     ) -> Exchange {
+        let arg = |k: &str| match arguments.inner().get(k) {
+            Some(v @ (AMQPValue::LongString(_) | AMQPValue::ShortString(_))) => {
+                crate::field::as_text(v)
+            }
+            _ => None,
+        };
+        // Arguments were validated when the exchange was declared.
+        let routing = match kind {
+            ExchangeKind::Delayed => arg("x-delayed-type")
+                .and_then(|t| ExchangeKind::parse(&t))
+                .filter(|k| *k != ExchangeKind::Delayed)
+                .unwrap_or(ExchangeKind::Direct),
+            k => k,
+        };
+        let hash_on = match (arg("hash-header"), arg("hash-property")) {
+            (Some(h), None) => HashOn::Header(h),
+            (None, Some(p)) => HashOn::Property(p),
+            _ => HashOn::RoutingKey,
+        };
         Exchange {
             name: name.to_string(),
             kind,
             durable,
             auto_delete,
             internal,
+            routing,
+            alternate: arg("alternate-exchange"),
+            hash_on,
             arguments,
             bindings: RwLock::new(Bindings::default()),
         }
@@ -111,11 +156,12 @@ impl Exchange {
         if t.all.contains(&b) {
             return false;
         }
-        match self.kind {
+        match self.routing {
             ExchangeKind::Direct => t.direct.insert(&b.routing_key, &b.dest),
             ExchangeKind::Fanout => t.fanout.insert(&b.dest),
             ExchangeKind::Topic => t.topic.insert(&b.routing_key, &b.dest),
-            ExchangeKind::Headers => {}
+            ExchangeKind::ConsistentHash => t.ring.insert(&b.routing_key, &b.dest),
+            ExchangeKind::Headers | ExchangeKind::Delayed => {}
         }
         t.all.push(b);
         true
@@ -133,6 +179,10 @@ impl Exchange {
     }
 
     fn unindex(&self, t: &mut Bindings, b: &Binding) {
+        if self.routing == ExchangeKind::ConsistentHash {
+            t.ring.remove(&b.dest);
+            return;
+        }
         // The same (key, dest) may stay bound with other arguments.
         if t.all
             .iter()
@@ -140,7 +190,7 @@ impl Exchange {
         {
             return;
         }
-        match self.kind {
+        match self.routing {
             ExchangeKind::Direct => t.direct.remove(&b.routing_key, &b.dest),
             ExchangeKind::Fanout => {
                 if !t.all.iter().any(|x| x.dest == b.dest) {
@@ -148,7 +198,7 @@ impl Exchange {
                 }
             }
             ExchangeKind::Topic => t.topic.remove(&b.routing_key, &b.dest),
-            ExchangeKind::Headers => {}
+            ExchangeKind::Headers | ExchangeKind::ConsistentHash | ExchangeKind::Delayed => {}
         }
     }
 
@@ -171,15 +221,20 @@ impl Exchange {
         self.read().all.clone()
     }
 
-    /// Append the destinations a message with this key and headers goes to (duplicates
-    /// possible; the caller de-duplicates).
-    pub fn route(&self, routing_key: &str, headers: Option<&FieldTable>, out: &mut Vec<Dest>) {
+    /// Append the destinations a message with these routing keys (its routing key first, then
+    /// those of its `CC` and `BCC` headers) and properties goes to (duplicates possible; the
+    /// caller de-duplicates).
+    pub fn route(&self, keys: &[String], props: &AMQPProperties, out: &mut Vec<Dest>) {
         let t = self.read();
-        match self.kind {
-            ExchangeKind::Direct => t.direct.route(routing_key, out),
+        match self.routing {
+            ExchangeKind::Direct => keys.iter().for_each(|k| t.direct.route(k, out)),
             ExchangeKind::Fanout => t.fanout.route(out),
-            ExchangeKind::Topic => t.topic.route(routing_key, out),
-            ExchangeKind::Headers => headers::route(&t.all, headers, out),
+            ExchangeKind::Topic => keys.iter().for_each(|k| t.topic.route(k, out)),
+            ExchangeKind::Headers => headers::route(&t.all, props.headers().as_ref(), out),
+            ExchangeKind::ConsistentHash => t
+                .ring
+                .route(&chash::hash_value(&self.hash_on, keys, props), out),
+            ExchangeKind::Delayed => {}
         }
     }
 }

@@ -23,6 +23,8 @@ struct Put {
 enum Op {
     Delivered(Vec<u8>),
     Remove(Vec<u8>),
+    /// A held message of a delayed exchange was released or dropped.
+    RemoveDelayed(Vec<u8>),
 }
 
 #[derive(Default)]
@@ -153,6 +155,19 @@ impl Journal {
         }
     }
 
+    /// Forget a delayed message (after the queue records of its release, if any: ops are
+    /// applied after the puts of their batch).
+    pub fn remove_delayed(&self, key: Vec<u8>) {
+        self.lock().ops.push(Op::RemoveDelayed(key));
+        self.activity.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A ticket for a record written to sled directly: the next round flushes and syncs.
+    pub fn written(&self) -> u64 {
+        self.dirty.store(true, Ordering::Release);
+        self.issued.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
     /// Whether anything waits to be applied.
     pub fn has_work(&self) -> bool {
         let p = self.lock();
@@ -208,6 +223,7 @@ impl Journal {
             let values = puts.into_iter().map(|put| put.value).collect();
             p.ops.retain(|op| match op {
                 Op::Delivered(k) | Op::Remove(k) => !k.starts_with(prefix),
+                Op::RemoveDelayed(_) => true,
             });
             values
         };
@@ -224,6 +240,7 @@ pub enum Change<'a> {
     },
     Delivered(&'a [u8]),
     Remove(&'a [u8]),
+    RemoveDelayed(&'a [u8]),
 }
 
 impl Batch {
@@ -238,6 +255,7 @@ impl Batch {
         puts.chain(self.ops.iter().map(|op| match op {
             Op::Delivered(k) => Change::Delivered(k),
             Op::Remove(k) => Change::Remove(k),
+            Op::RemoveDelayed(k) => Change::RemoveDelayed(k),
         }))
     }
 }
@@ -284,6 +302,7 @@ mod tests {
                 }
                 Change::Delivered(k) => format!("delivered {}", String::from_utf8_lossy(k)),
                 Change::Remove(k) => format!("remove {}", String::from_utf8_lossy(k)),
+                Change::RemoveDelayed(k) => format!("unhold {}", String::from_utf8_lossy(k)),
             })
             .collect()
     }

@@ -10,17 +10,24 @@
 //! a sync: after a crash an acked message may come back (at-least-once); a confirmed one
 //! never goes missing.
 //!
+//! `delayed` holds persistent messages that durable delayed exchanges hold back (see
+//! [`delayed`]).
+//!
 //! `paged` holds transient messages that a queue pushed out of memory (key: the queue's
 //! serial number, then the message id); it is emptied at every start. `meta` holds the store's
 //! own counters. Bodies of [`bodies::BODY_THRESHOLD`] bytes or more live in segment files
 //! (see [`bodies`]); the sled record then holds a reference instead of the body.
 
 pub mod bodies;
+mod delayed;
 pub mod encoding;
 mod journal;
+mod record;
 mod recover;
 mod sync;
 
+pub use delayed::RecoveredDelayed;
+pub use record::{StoredBody, StoredRecord};
 pub use recover::{Recovered, RecoveredBinding, RecoveredExchange, RecoveredQueue, StoredMessage};
 
 use crate::config::StorageConfig;
@@ -38,6 +45,7 @@ use sync::Syncer;
 /// Tags naming, in a body segment, the tree of the record that owns a body.
 const TAG_MESSAGES: u8 = 1;
 const TAG_PAGED: u8 = 2;
+const TAG_DELAYED: u8 = 3;
 
 /// The on-disk store of one broker. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -49,6 +57,9 @@ pub struct Store {
     messages: sled::Tree,
     delivered: sled::Tree,
     paged: sled::Tree,
+    delayed: sled::Tree,
+    /// Orders delayed messages due at the same millisecond.
+    delayed_seq: Arc<AtomicU64>,
     bodies: Arc<Bodies>,
     /// The store's directory, for `syncfs`.
     dir: Arc<File>,
@@ -107,6 +118,8 @@ impl Store {
             messages: db.open_tree("messages")?,
             delivered: db.open_tree("delivered")?,
             paged: db.open_tree("paged")?,
+            delayed: db.open_tree("delayed")?,
+            delayed_seq: Arc::new(AtomicU64::new(0)),
             bodies,
             dir,
             db,
@@ -419,6 +432,11 @@ impl Store {
                         }
                         self.delivered.remove(key)?;
                     }
+                    Change::RemoveDelayed(key) => {
+                        if let Some(v) = self.delayed.remove(key)? {
+                            self.release(&v);
+                        }
+                    }
                 }
             }
             Ok(())
@@ -507,6 +525,7 @@ impl Store {
             let tree = match rec.tag {
                 TAG_MESSAGES => &self.messages,
                 TAG_PAGED => &self.paged,
+                TAG_DELAYED => &self.delayed,
                 _ => continue,
             };
             let Some(v) = tree.get(&rec.key)? else {
@@ -537,57 +556,5 @@ impl Store {
         self.bodies.finish_compaction(seg);
         tracing::debug!(segment = seg, moved, "compacted a body segment");
         Ok(())
-    }
-}
-
-/// Where a stored message's body is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredBody<'a> {
-    Inline(&'a [u8]),
-    External(BodyRef),
-}
-
-/// A message value as stored in sled: exchange, routing key, raw properties, then either the
-/// body or an empty part and a [`BodyRef`].
-#[derive(Debug, Clone, Copy)]
-pub struct StoredRecord<'a> {
-    pub exchange: &'a [u8],
-    pub routing_key: &'a [u8],
-    pub properties: &'a [u8],
-    pub body: StoredBody<'a>,
-}
-
-impl<'a> StoredRecord<'a> {
-    pub fn parse(v: &'a [u8]) -> Option<StoredRecord<'a>> {
-        let p = encoding::parts(v)?;
-        let body = match p.len() {
-            4 => StoredBody::Inline(p[3]),
-            5 if p[3].is_empty() => StoredBody::External(BodyRef::decode(p[4])?),
-            _ => return None,
-        };
-        Some(StoredRecord {
-            exchange: p[0],
-            routing_key: p[1],
-            properties: p[2],
-            body,
-        })
-    }
-
-    pub fn body_len(&self) -> usize {
-        match self.body {
-            StoredBody::Inline(b) => b.len(),
-            StoredBody::External(r) => r.len as usize,
-        }
-    }
-
-    /// The same record with its body at `r`.
-    fn with_body_ref(&self, r: BodyRef) -> Vec<u8> {
-        key(&[
-            self.exchange,
-            self.routing_key,
-            self.properties,
-            b"",
-            &r.encode(),
-        ])
     }
 }

@@ -1,6 +1,7 @@
 //! Comparing arguments on redeclare, and the texts RabbitMQ uses when they differ.
 
 use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::ExchangeKind;
 use amq_protocol::types::{AMQPValue, FieldTable};
 
 /// RabbitMQ's name for a field value's type, as it appears in "inequivalent arg" texts.
@@ -229,6 +230,73 @@ pub(super) fn validate_queue_type(
             return Err(AmqpError::precondition(format!(
                 "invalid property '{p}' for queue '{queue}' in vhost '{vhost}'"
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Check the arguments of an exchange being created, in RabbitMQ's order and words:
+/// `alternate-exchange` must be a string; a delayed exchange needs an existing
+/// `x-delayed-type` (the plugin's texts); a consistent-hash exchange (or a delayed one routing
+/// as one) takes `hash-header` or `hash-property`, not both.
+pub(super) fn validate_exchange_args(
+    kind: ExchangeKind,
+    args: &FieldTable,
+    name: &str,
+    vhost: &str,
+) -> AmqpResult<()> {
+    let map = args.inner();
+    if let Some(v) = map.get("alternate-exchange") {
+        if !matches!(v, AMQPValue::LongString(_) | AMQPValue::ShortString(_)) {
+            return Err(AmqpError::precondition(format!(
+                "invalid type '{}' for arg 'alternate-exchange' in exchange '{name}' in vhost '{vhost}'",
+                type_name(v)
+            )));
+        }
+    }
+    let mut routing = kind;
+    if kind == ExchangeKind::Delayed {
+        let inner = map
+            .get("x-delayed-type")
+            .and_then(crate::field::as_text)
+            .ok_or_else(|| {
+                AmqpError::precondition(
+                    "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+                )
+            })?;
+        routing = match ExchangeKind::parse(&inner) {
+            Some(ExchangeKind::Delayed) => {
+                return Err(AmqpError::precondition(
+                    "Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'",
+                ))
+            }
+            Some(k) => k,
+            None => {
+                return Err(AmqpError::precondition(format!(
+                    "unknown exchange type '{inner}'"
+                )))
+            }
+        };
+    }
+    if routing == ExchangeKind::ConsistentHash {
+        let text = |k: &str| match map.get(k) {
+            Some(v @ (AMQPValue::LongString(_) | AMQPValue::ShortString(_))) => {
+                crate::field::as_text(v)
+            }
+            _ => None,
+        };
+        match (text("hash-header"), text("hash-property")) {
+            (Some(_), Some(_)) => {
+                return Err(AmqpError::precondition(
+                    "hash-header and hash-property are mutually exclusive",
+                ))
+            }
+            (None, Some(p)) if !crate::exchange::chash::PROPERTIES.contains(&p.as_str()) => {
+                return Err(AmqpError::precondition(format!(
+                    "Unsupported property: {p}"
+                )))
+            }
+            _ => {}
         }
     }
     Ok(())

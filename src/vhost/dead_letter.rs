@@ -23,9 +23,15 @@ impl VHost {
             .map_or(0, |d| d.as_secs());
         for (msg, reason) in dead {
             let (msg, keys) = dead_message(&msg, queue, reason, target, now);
-            let mut queues = Vec::new();
-            self.route_more(&x, &keys, msg.properties.headers().as_ref(), &mut queues);
-            for q in queues {
+            let route = self.route(&x, &keys, &msg);
+            if let Some(delay) = super::delayed::hold_for(&msg) {
+                for held_by in &route.held_by {
+                    if let Err(e) = self.hold(held_by, &msg, delay) {
+                        tracing::error!(exchange = held_by.name, error = %e, "cannot hold a dead-lettered message");
+                    }
+                }
+            }
+            for q in route.queues {
                 if reason != Reason::Rejected && is_cycle(&msg, &q.name) {
                     tracing::warn!(
                         queue = q.name,

@@ -4,16 +4,18 @@
 
 mod args;
 mod dead_letter;
+mod delayed;
 mod restore;
+mod route;
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
-use crate::message::Message;
 use crate::queue::{Consumer, Queue};
 use crate::store::{DestKind, Store};
 use amq_protocol::types::FieldTable;
-use args::{compare_args, validate_queue_args, validate_queue_type};
+use args::{compare_args, validate_exchange_args, validate_queue_args, validate_queue_type};
 use dashmap::DashMap;
+pub use route::{Route, Routed};
 use std::sync::Arc;
 
 /// One virtual host.
@@ -24,18 +26,10 @@ pub struct VHost {
     store: Store,
     exchanges: DashMap<String, Arc<Exchange>>,
     queues: DashMap<String, Arc<Queue>>,
+    /// Messages delayed exchanges hold.
+    held: delayed::Held,
     /// This vhost, for its queues to dead-letter through.
     me: std::sync::Weak<VHost>,
-}
-
-/// How a publish was routed.
-#[derive(Debug, Default)]
-pub struct Routed {
-    pub queues: usize,
-    /// A queue refused it (`x-overflow` reject-publish): the confirm is a nack.
-    pub rejected: bool,
-    /// Set when the message was written to disk: wait on it before confirming.
-    pub ticket: Option<u64>,
 }
 
 /// Queue arguments RabbitMQ compares on redeclare; others are kept but not compared.
@@ -64,6 +58,7 @@ impl VHost {
             store,
             exchanges: DashMap::new(),
             queues: DashMap::new(),
+            held: delayed::Held::default(),
             me,
         };
         let std = [
@@ -186,6 +181,7 @@ impl VHost {
                 "exchange name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
+        validate_exchange_args(k, &arguments, name, &self.name)?;
         if durable {
             stored(self.store.put_exchange(
                 &self.name,
@@ -227,6 +223,7 @@ impl VHost {
             )));
         }
         if let Some((_, x)) = self.exchanges.remove(name) {
+            self.drop_held(name);
             if x.durable {
                 stored(self.store.delete_exchange(&self.name, name))?;
             }
@@ -265,6 +262,7 @@ impl VHost {
             .exchanges
             .remove_if(name, |_, e| e.auto_delete && !e.has_bindings());
         if let Some((_, x)) = removed {
+            self.drop_held(name);
             if x.durable {
                 if let Err(e) = self.store.delete_exchange(&self.name, name) {
                     tracing::error!(exchange = name, error = %e, "cannot delete from the store");
@@ -417,6 +415,9 @@ impl VHost {
             return Err(self.default_exchange_refused());
         }
         let x = self.exchange_or_404(source)?;
+        if x.routing == ExchangeKind::ConsistentHash {
+            crate::exchange::chash::check_weight(routing_key).map_err(AmqpError::precondition)?;
+        }
         let b = Binding {
             dest,
             routing_key: routing_key.to_string(),
@@ -465,97 +466,6 @@ impl VHost {
 
     fn default_exchange_refused(&self) -> AmqpError {
         AmqpError::access_refused("operation not permitted on the default exchange")
-    }
-
-    /// The queues a message published to `exchange` with `routing_key` reaches, following
-    /// exchange-to-exchange bindings (each exchange visited once).
-    pub fn route(
-        &self,
-        exchange: &Exchange,
-        routing_key: &str,
-        headers: Option<&FieldTable>,
-    ) -> Vec<Arc<Queue>> {
-        let mut queues: Vec<Arc<Queue>> = Vec::new();
-        if exchange.name.is_empty() {
-            if let Some(q) = self.queue(routing_key) {
-                queues.push(q);
-            }
-            return queues;
-        }
-        let mut dests = Vec::new();
-        exchange.route(routing_key, headers, &mut dests);
-        // Routes are short: linear de-duplication beats hashing here.
-        let mut seen_x: Vec<String> = Vec::new();
-        let mut seen_q: Vec<String> = Vec::new();
-        while let Some(d) = dests.pop() {
-            match d {
-                Dest::Queue(name) => {
-                    if !seen_q.contains(&name) {
-                        if let Some(q) = self.queue(&name) {
-                            queues.push(q);
-                        }
-                        seen_q.push(name);
-                    }
-                }
-                Dest::Exchange(name) => {
-                    if name != exchange.name && !seen_x.contains(&name) {
-                        if let Some(x) = self.exchange(&name) {
-                            x.route(routing_key, headers, &mut dests);
-                        }
-                        seen_x.push(name);
-                    }
-                }
-            }
-        }
-        // Keep a stable order so that one publisher's messages land in the same order.
-        queues.sort_by(|a, b| a.name.cmp(&b.name));
-        queues
-    }
-
-    /// Add to `queues` those that the further routing `keys` reach (sender-selected
-    /// distribution, dead-lettering), each queue once, in the same stable order as `route`.
-    pub(crate) fn route_more(
-        &self,
-        exchange: &Exchange,
-        keys: &[String],
-        headers: Option<&FieldTable>,
-        queues: &mut Vec<Arc<Queue>>,
-    ) {
-        if keys.is_empty() {
-            return;
-        }
-        for key in keys {
-            for q in self.route(exchange, key, headers) {
-                if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {
-                    queues.push(q);
-                }
-            }
-        }
-        queues.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-
-    /// Deliver an assembled message to the queues it routes to. Sender-selected distribution
-    /// as RabbitMQ has it: the routing keys in the `CC` and `BCC` headers (arrays of strings)
-    /// route too, and `BCC` is removed before delivery.
-    pub fn publish(&self, exchange: &Exchange, mut msg: Arc<Message>) -> AmqpResult<Routed> {
-        let headers = msg.properties.headers().as_ref();
-        let mut queues = self.route(exchange, &msg.routing_key, headers);
-        let mut extra = crate::field::string_array(headers, "CC");
-        extra.extend(crate::field::string_array(headers, "BCC"));
-        self.route_more(exchange, &extra, headers, &mut queues);
-        if headers.is_some_and(|h| h.inner().contains_key("BCC")) {
-            msg = msg.without_header("BCC");
-        }
-        let mut routed = Routed {
-            queues: queues.len(),
-            ..Routed::default()
-        };
-        for q in &queues {
-            let p = stored(q.publish(msg.clone()))?;
-            routed.ticket = p.ticket.or(routed.ticket);
-            routed.rejected |= p.rejected;
-        }
-        Ok(routed)
     }
 
     /// The store that group-commits this vhost's writes.
