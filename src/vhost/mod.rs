@@ -4,7 +4,11 @@
 
 mod args;
 mod dead_letter;
+mod reply_to;
 mod restore;
+
+pub(crate) use args::validate_consume_args;
+pub use reply_to::{is_reply_name, reply_name_is_well_formed, ReplyTarget, REPLY_QUEUE};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
@@ -26,6 +30,8 @@ pub struct VHost {
     queues: DashMap<String, Arc<Queue>>,
     /// This vhost, for its queues to dead-letter through.
     me: std::sync::Weak<VHost>,
+    /// Direct reply-to consumers by their generated names.
+    replies: DashMap<Arc<str>, ReplyTarget>,
 }
 
 /// How a publish was routed.
@@ -65,6 +71,7 @@ impl VHost {
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             me,
+            replies: DashMap::new(),
         };
         let std = [
             ("", ExchangeKind::Direct),
@@ -535,6 +542,9 @@ impl VHost {
             queues: queues.len(),
             ..Routed::default()
         };
+        if exchange.name.is_empty() {
+            routed.queues += self.publish_replies(&msg, &extra);
+        }
         for q in &queues {
             let p = stored(q.publish(msg.clone()))?;
             routed.ticket = p.ticket.or(routed.ticket);
