@@ -32,6 +32,40 @@ pub struct AmqpConfig {
     pub max_message_size: u64,
     /// Seconds from accept to connection.open before the socket is dropped.
     pub handshake_timeout: u64,
+    /// Milliseconds a delivery may stay unacknowledged (RabbitMQ's `consumer_timeout`);
+    /// 0 disables the timeout (RabbitMQ's `undefined`). Queues override it with
+    /// `x-consumer-timeout`, consumers with the consume argument of the same name.
+    pub consumer_timeout: u64,
+    /// What a consumer timeout does unless the queue says otherwise
+    /// (`x-consumer-timeout-action`): `close-channel` or `cancel-consumer`.
+    pub consumer_timeout_action: String,
+}
+
+/// What happens when a delivery stays unacknowledged longer than its consumer timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutAction {
+    /// RabbitMQ's behaviour: the channel is closed with 406 and every delivery on it is
+    /// requeued.
+    CloseChannel,
+    /// Only the late consumer is cancelled (basic.cancel) and its deliveries requeued.
+    CancelConsumer,
+}
+
+impl TimeoutAction {
+    pub fn parse(s: &str) -> Option<TimeoutAction> {
+        match s {
+            "close-channel" => Some(TimeoutAction::CloseChannel),
+            "cancel-consumer" => Some(TimeoutAction::CancelConsumer),
+            _ => None,
+        }
+    }
+}
+
+impl AmqpConfig {
+    /// `consumer_timeout_action`, validated at load.
+    pub fn timeout_action(&self) -> TimeoutAction {
+        TimeoutAction::parse(&self.consumer_timeout_action).unwrap_or(TimeoutAction::CloseChannel)
+    }
 }
 
 /// Where durable state lives.
@@ -132,6 +166,12 @@ impl Config {
                 "amqp.channel_max must be at least 1".into(),
             ));
         }
+        if TimeoutAction::parse(&self.amqp.consumer_timeout_action).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "amqp.consumer_timeout_action must be \"close-channel\" or \"cancel-consumer\", got {:?}",
+                self.amqp.consumer_timeout_action
+            )));
+        }
         if self.auth.default_vhost.is_empty() {
             return Err(ConfigError::Invalid(
                 "auth.default_vhost must not be empty".into(),
@@ -152,6 +192,8 @@ mod tests {
         assert_eq!(c.amqp.frame_max, 131072);
         assert_eq!(c.amqp.channel_max, 2047);
         assert_eq!(c.amqp.heartbeat, 60);
+        assert_eq!(c.amqp.consumer_timeout, 1_800_000);
+        assert_eq!(c.amqp.timeout_action(), TimeoutAction::CloseChannel);
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
         assert_eq!(c.auth.default_user, "guest");
     }
@@ -176,5 +218,23 @@ mod tests {
         let c = Config::load(Some(&f), &Overrides::default()).unwrap();
         assert_eq!(c.amqp.heartbeat, 5);
         assert_eq!(c.amqp.frame_max, 131072);
+    }
+
+    #[test]
+    fn unknown_timeout_action_is_refused() {
+        let dir = std::env::temp_dir().join(format!("warren-cfg-action-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("w.toml");
+        std::fs::write(&f, "[amqp]\nconsumer_timeout_action = \"explode\"\n").unwrap();
+        let err = Config::load(Some(&f), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("consumer_timeout_action"), "{err}");
+        std::fs::write(
+            &f,
+            "[amqp]\nconsumer_timeout_action = \"cancel-consumer\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), &Overrides::default()).unwrap();
+        assert_eq!(c.amqp.timeout_action(), TimeoutAction::CancelConsumer);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,10 +1,12 @@
 //! The basic class: publish, consume, cancel, get, qos, ack, nack, reject, recover.
 
 use super::assembler::Complete;
+use super::timeout::Limit;
 use super::{generated_name, Channel, ChannelConsumer, Ctx, Unacked};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::queue::{AfterCancel, Consumer, QueueKind, Returned};
+use crate::vhost::{is_reply_name, REPLY_QUEUE};
 use amq_protocol::protocol::{basic as b, AMQPClass};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,6 +72,9 @@ impl Channel {
             ))
             .on(class_id, method_id));
         }
+        let rewritten = self
+            .rewrite_reply_to(&c.header.properties)
+            .map_err(|e| e.on(class_id, method_id))?;
         if let Some(uid) = c.header.properties.user_id() {
             if uid.as_str() != ctx.user {
                 return Err(AmqpError::precondition(format!(
@@ -89,13 +94,21 @@ impl Channel {
             }
         }
         let mandatory = c.publish.mandatory;
-        let msg = Message::new(
-            c.publish.exchange.into(),
-            c.publish.routing_key.into(),
-            c.header.properties,
-            c.header.raw_properties,
-            c.body,
-        );
+        let msg = match rewritten {
+            Some(properties) => Message::with_properties(
+                c.publish.exchange.into(),
+                c.publish.routing_key.into(),
+                properties,
+                c.body,
+            ),
+            None => Message::new(
+                c.publish.exchange.into(),
+                c.publish.routing_key.into(),
+                c.header.properties,
+                c.header.raw_properties,
+                c.body,
+            ),
+        };
         if let Some(tx) = &mut self.tx {
             tx.publishes.push((x, msg, mandatory));
             return Ok(());
@@ -152,7 +165,13 @@ impl Channel {
     }
 
     fn consume(&mut self, ctx: &mut Ctx, c: b::Consume) -> AmqpResult<()> {
+        if c.queue.as_str() == REPLY_QUEUE {
+            return self.consume_replies(ctx, &c);
+        }
         let name = self.queue_name(c.queue.as_str())?;
+        if is_reply_name(&name) {
+            return Err(self.reply_name_refused(ctx, &name, false));
+        }
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         if q.kind() == QueueKind::Quorum && self.limit.prefetch.load(Ordering::Acquire) > 0 {
             return Err(AmqpError::not_implemented(format!(
@@ -165,7 +184,7 @@ impl Channel {
         } else {
             c.consumer_tag.as_str().into()
         };
-        if self.consumers.contains_key(&tag) {
+        if self.consumers.contains_key(&tag) || self.reply.as_ref().is_some_and(|r| r.tag == tag) {
             return Err(AmqpError::not_allowed(format!(
                 "attempt to reuse consumer tag '{tag}'"
             )));
@@ -179,6 +198,9 @@ impl Channel {
                 ))
             })? as i32,
         };
+        let own_timeout =
+            crate::vhost::validate_consume_args(&c.arguments, &name, &ctx.vhost.name)?;
+        let timeout = Limit::for_consumer(&ctx.broker.config.amqp, &q, own_timeout);
         let consumer = Consumer {
             key: self.key(ctx.conn_id, &tag),
             tx: ctx.events.clone(),
@@ -193,7 +215,7 @@ impl Channel {
         };
         q.add_consumer(consumer)?;
         self.consumers
-            .insert(tag.clone(), ChannelConsumer { queue: q });
+            .insert(tag.clone(), ChannelConsumer { queue: q, timeout });
         // consume-ok still goes out before any delivery: deliveries reach this connection
         // through its event queue, which is read only after this frame is buffered.
         if !c.nowait {
@@ -209,7 +231,9 @@ impl Channel {
 
     fn cancel(&mut self, ctx: &mut Ctx, c: b::Cancel) -> AmqpResult<()> {
         let tag: Arc<str> = c.consumer_tag.as_str().into();
-        if let Some(cc) = self.consumers.remove(&tag) {
+        if self.cancel_replies(ctx.vhost, &tag) {
+            // The direct reply-to consumer: its name no longer receives.
+        } else if let Some(cc) = self.consumers.remove(&tag) {
             let key = self.key(ctx.conn_id, &tag);
             if cc.queue.remove_consumer(&key, true) == AfterCancel::AutoDelete {
                 let (_, others) = ctx.vhost.delete_queue(&cc.queue);
@@ -229,6 +253,9 @@ impl Channel {
 
     fn get(&mut self, ctx: &mut Ctx, g: b::Get) -> AmqpResult<()> {
         let name = self.queue_name(g.queue.as_str())?;
+        if is_reply_name(&name) {
+            return Err(self.reply_name_refused(ctx, &name, true));
+        }
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         if q.features.single_active && q.kind() == QueueKind::Quorum {
             return Err(AmqpError::resource_locked(format!(
@@ -259,15 +286,15 @@ impl Channel {
         ctx.out
             .content(self.id, &m.raw_properties, &m.body, ctx.frame_max);
         if !g.no_ack {
-            self.unacked.insert(
+            let deadline = Limit::for_get(&ctx.broker.config.amqp, &q)
+                .and_then(|l| l.deadline(std::time::Instant::now()));
+            self.track(Unacked {
                 tag,
-                Unacked {
-                    tag,
-                    queue: q,
-                    entry,
-                    consumer: None,
-                },
-            );
+                queue: q,
+                entry,
+                consumer: None,
+                deadline,
+            });
         }
         Ok(())
     }
@@ -275,16 +302,19 @@ impl Channel {
     /// Take the deliveries an ack/nack/reject names, or 406 if the tag is unknown.
     fn take_unacked(&mut self, tag: u64, multiple: bool) -> AmqpResult<Vec<Unacked>> {
         let unknown = || AmqpError::precondition(format!("unknown delivery tag {tag}"));
+        let stale = self.take_stale(tag, multiple);
         if multiple {
             let upto = if tag == 0 { u64::MAX } else { tag };
             let keys: Vec<u64> = self.unacked.range(..=upto).map(|(k, _)| *k).collect();
-            if keys.is_empty() && tag != 0 {
+            if keys.is_empty() && tag != 0 && !stale {
                 return Err(unknown());
             }
             Ok(keys
                 .into_iter()
                 .filter_map(|k| self.unacked.remove(&k))
                 .collect())
+        } else if stale {
+            Ok(Vec::new())
         } else {
             self.unacked
                 .remove(&tag)

@@ -6,6 +6,8 @@ mod assembler;
 mod basic;
 mod exchange;
 mod queue;
+mod reply_to;
+mod timeout;
 mod tx;
 pub use tx::COMMIT_SEQ;
 
@@ -18,9 +20,10 @@ use crate::vhost::VHost;
 use amq_protocol::protocol::{access, basic as b, channel as ch, AMQPClass};
 use assembler::Assembler;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What a channel handler may touch beyond its own channel.
@@ -48,6 +51,8 @@ struct Unacked {
     entry: Entry,
     /// None for basic.get.
     consumer: Option<Arc<str>>,
+    /// When it times out (consumer timeout), if ever.
+    deadline: Option<timeout::Deadline>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,6 +67,8 @@ enum State {
 #[derive(Debug)]
 struct ChannelConsumer {
     queue: Arc<Queue>,
+    /// The consumer timeout of its deliveries.
+    timeout: Option<timeout::Limit>,
 }
 
 pub struct Channel {
@@ -84,6 +91,13 @@ pub struct Channel {
     /// Confirm mode: the sequence number of the last publish, and the highest not yet acked.
     confirm: Option<tx::Confirms>,
     tx: Option<tx::TxBuffer>,
+    /// The direct reply-to consumer, if this channel has one.
+    reply: Option<reply_to::ReplyConsumer>,
+    /// Delivery tags requeued when their consumer timed out and was cancelled: a late ack,
+    /// nack or reject of one of them is ignored.
+    stale: BTreeSet<u64>,
+    /// No unacked delivery times out before this (a lower bound).
+    next_deadline: Option<Instant>,
 }
 
 impl Channel {
@@ -101,11 +115,18 @@ impl Channel {
             last_queue: None,
             confirm: None,
             tx: None,
+            reply: None,
+            stale: BTreeSet::new(),
+            next_deadline: None,
         }
     }
 
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    fn is_open(&self) -> bool {
+        self.state == State::Open
     }
 
     pub fn on_method(&mut self, ctx: &mut Ctx, m: AMQPClass) -> AmqpResult<()> {
@@ -240,6 +261,9 @@ impl Channel {
         }
         self.confirm = None;
         self.tx = None;
+        self.stop_replies(vhost);
+        self.stale.clear();
+        self.next_deadline = None;
     }
 
     /// Requeue deliveries, one call per (queue, consumer).
@@ -253,7 +277,8 @@ impl Channel {
     }
 
     /// Write a delivery for one of this channel's consumers. Gives the entry back if the
-    /// consumer is no longer here.
+    /// consumer is no longer here. `now` starts its consumer timeout.
+    #[allow(clippy::too_many_arguments)]
     pub fn deliver(
         &mut self,
         out: &mut OutBuf,
@@ -262,6 +287,7 @@ impl Channel {
         queue: &Arc<Queue>,
         entry: Entry,
         no_ack: bool,
+        now: Instant,
     ) -> Result<(), Entry> {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == IN_FLIGHT_MAX {
             // The cap had stopped dispatch to this channel's consumers: resume it.
@@ -270,9 +296,10 @@ impl Channel {
                 c.queue.kick();
             }
         }
-        if self.state != State::Open || !self.consumers.contains_key(tag) {
-            return Err(entry);
-        }
+        let limit = match self.consumers.get(tag) {
+            Some(c) if self.state == State::Open => c.timeout,
+            _ => return Err(entry),
+        };
         let dtag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let m = entry.wire();
@@ -286,15 +313,13 @@ impl Channel {
         );
         out.content(self.id, &m.raw_properties, &m.body, frame_max);
         if !no_ack {
-            self.unacked.insert(
-                dtag,
-                Unacked {
-                    tag: dtag,
-                    queue: queue.clone(),
-                    entry,
-                    consumer: Some(tag.clone()),
-                },
-            );
+            self.track(Unacked {
+                tag: dtag,
+                queue: queue.clone(),
+                entry,
+                consumer: Some(tag.clone()),
+                deadline: limit.and_then(|l| l.deadline(now)),
+            });
         }
         Ok(())
     }

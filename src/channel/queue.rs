@@ -3,6 +3,7 @@
 use super::{generated_name, Channel, Ctx};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Dest;
+use crate::vhost::{is_reply_name, REPLY_QUEUE};
 use amq_protocol::protocol::{queue as q, AMQPClass};
 use std::sync::Arc;
 
@@ -68,6 +69,11 @@ impl Channel {
 
     /// The checks RabbitMQ makes before a queue binding changes, in its order.
     fn check_binding(&self, ctx: &mut Ctx, source: &str, queue: &str) -> AmqpResult<()> {
+        if is_reply_name(queue) {
+            return Err(AmqpError::access_refused(
+                "cannot bind or unbind to a volatile (direct reply-to) queue",
+            ));
+        }
         if source.is_empty() {
             return Err(AmqpError::access_refused(
                 "operation not permitted on the default exchange",
@@ -79,6 +85,9 @@ impl Channel {
     }
 
     fn queue_declare(&mut self, ctx: &mut Ctx, d: q::Declare) -> AmqpResult<()> {
+        if d.queue.as_str().starts_with(REPLY_QUEUE) {
+            return self.declare_reply_queue(ctx, d);
+        }
         let queue = if d.passive {
             let name = self.queue_name(d.queue.as_str())?;
             ctx.vhost.queue_for(&name, ctx.conn_id)?
@@ -133,6 +142,28 @@ impl Channel {
                     queue: queue.name.as_str().into(),
                     message_count,
                     consumer_count,
+                })),
+            );
+        }
+        Ok(())
+    }
+
+    /// Declaring `amq.rabbitmq.reply-to`, or a generated reply name, passive or not: it
+    /// exists (no messages, one consumer) while its requester consumes, as in RabbitMQ. An
+    /// RPC server can check this way that the requester is still there.
+    fn declare_reply_queue(&mut self, ctx: &mut Ctx, d: q::Declare) -> AmqpResult<()> {
+        let name = d.queue.as_str();
+        if name != REPLY_QUEUE && !ctx.vhost.reply_exists(name) {
+            return Err(ctx.vhost.no_queue(name));
+        }
+        self.last_queue = Some(name.to_string());
+        if !d.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Queue(q::AMQPMethod::DeclareOk(q::DeclareOk {
+                    queue: d.queue,
+                    message_count: 0,
+                    consumer_count: 1,
                 })),
             );
         }

@@ -176,7 +176,7 @@ impl Channel {
                 // Rolled-back acks leave their deliveries unacked, as they were.
                 for (items, _) in buf.settles {
                     for u in items {
-                        self.unacked.insert(u.tag, u);
+                        self.track(u);
                     }
                 }
                 ctx.out.method(

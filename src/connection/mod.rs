@@ -41,6 +41,12 @@ pub enum ConnEvent {
     },
     /// Data a publisher waits on is durable: confirm publish `seq` on `channel`.
     Synced { channel: u16, seq: u64 },
+    /// A reply published to the direct reply-to name `name` of a consumer on `channel`.
+    Reply {
+        channel: u16,
+        name: Arc<str>,
+        msg: Arc<crate::message::Message>,
+    },
     /// Close the connection (broker shutdown, management action).
     Close { code: ReplyCode, text: String },
 }
@@ -203,8 +209,10 @@ impl Conn {
                     if n == 0 {
                         return;
                     }
+                    // One clock read per batch starts the consumer timeouts of its deliveries.
+                    let now = Instant::now();
                     for ev in batch.drain(..) {
-                        self.on_event(ev);
+                        self.on_event(ev, now);
                     }
                     self.flush_confirms();
                 }
@@ -214,6 +222,7 @@ impl Conn {
                             return;
                         }
                     }
+                    self.check_timeouts();
                     if hb > 0 {
                         if self.last_read.elapsed() > Duration::from_secs(hb * 2) {
                             tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {hb}s");
@@ -404,7 +413,27 @@ impl Conn {
         }
     }
 
-    fn on_event(&mut self, ev: ConnEvent) {
+    /// Consumer timeouts: deliveries left unacked past their deadline.
+    fn check_timeouts(&mut self) {
+        if self.closing.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<u16> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.timeout_due(now))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in due {
+            if let Err(e) = self.with_channel(n, (0, 0), |chan, ctx| chan.check_timeouts(ctx, now))
+            {
+                self.close_connection(e);
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: ConnEvent, now: Instant) {
         match ev {
             ConnEvent::Deliver {
                 channel,
@@ -422,6 +451,7 @@ impl Conn {
                         &queue,
                         entry,
                         no_ack,
+                        now,
                     ),
                     None => Err(entry),
                 };
@@ -444,6 +474,11 @@ impl Conn {
                 let notify = self.caps.consumer_cancel_notify;
                 if let Some(chan) = self.channels.get_mut(&channel) {
                     chan.consumer_gone(&mut self.out, &consumer_tag, notify);
+                }
+            }
+            ConnEvent::Reply { channel, name, msg } => {
+                if let Some(chan) = self.channels.get_mut(&channel) {
+                    chan.deliver_reply(&mut self.out, self.tuned.frame_max, &name, &msg);
                 }
             }
             ConnEvent::Synced { channel, seq } => {

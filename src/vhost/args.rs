@@ -98,7 +98,7 @@ pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -
         let key = key.as_str();
         match key {
             "x-message-ttl" | "x-max-length" | "x-max-length-bytes" | "x-expires"
-            | "x-max-priority" | "x-delivery-limit" => {
+            | "x-max-priority" | "x-delivery-limit" | "x-consumer-timeout" => {
                 let n = int(key, v)?;
                 // A negative delivery limit means none (RabbitMQ 4.x).
                 if n < 0 && key != "x-delivery-limit" {
@@ -129,6 +129,12 @@ pub(super) fn validate_queue_args(args: &FieldTable, queue: &str, vhost: &str) -
                 text(key, v)?;
                 if !map.contains_key("x-dead-letter-exchange") {
                     return Err(invalid(key, "routing_key_but_no_dlx_defined".into()));
+                }
+            }
+            "x-consumer-timeout-action" => {
+                let action = text(key, v)?;
+                if crate::config::TimeoutAction::parse(&action).is_none() {
+                    return Err(invalid(key, "invalid_consumer_timeout_action".into()));
                 }
             }
             "x-queue-mode" => {
@@ -300,4 +306,26 @@ pub(super) fn validate_exchange_args(
         }
     }
     Ok(())
+}
+
+/// Check the arguments of a basic.consume (beyond `x-priority`), with RabbitMQ's texts:
+/// `x-consumer-timeout` is a non-negative integer.
+pub(crate) fn validate_consume_args(
+    args: &FieldTable,
+    queue: &str,
+    vhost: &str,
+) -> AmqpResult<Option<u64>> {
+    let Some(v) = args.inner().get("x-consumer-timeout") else {
+        return Ok(None);
+    };
+    let invalid = |why: String| {
+        AmqpError::precondition(format!(
+            "invalid arg 'x-consumer-timeout' for queue '{queue}' in vhost '{vhost}': {why}"
+        ))
+    };
+    let n = crate::field::as_i64(v)
+        .ok_or_else(|| invalid(format!("\"expected integer, got {}\"", type_name(v))))?;
+    u64::try_from(n)
+        .map(Some)
+        .map_err(|_| invalid(format!("{{value_negative,{n}}}")))
 }

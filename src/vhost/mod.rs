@@ -5,8 +5,12 @@
 mod args;
 mod dead_letter;
 mod delayed;
+mod reply_to;
 mod restore;
 mod route;
+
+pub(crate) use args::validate_consume_args;
+pub use reply_to::{is_reply_name, reply_name_is_well_formed, ReplyTarget, REPLY_QUEUE};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
@@ -30,6 +34,8 @@ pub struct VHost {
     held: delayed::Held,
     /// This vhost, for its queues to dead-letter through.
     me: std::sync::Weak<VHost>,
+    /// Direct reply-to consumers by their generated names.
+    replies: DashMap<Arc<str>, ReplyTarget>,
 }
 
 /// Queue arguments RabbitMQ compares on redeclare; others are kept but not compared.
@@ -60,6 +66,7 @@ impl VHost {
             queues: DashMap::new(),
             held: delayed::Held::default(),
             me,
+            replies: DashMap::new(),
         };
         let std = [
             ("", ExchangeKind::Direct),

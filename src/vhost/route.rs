@@ -141,9 +141,14 @@ impl VHost {
                 }
             }
         }
+        let extra = keys[1..].to_vec();
         let headers = msg.properties.headers().as_ref();
         if headers.is_some_and(|h| h.inner().contains_key("BCC")) {
             msg = msg.without_header("BCC");
+        }
+        if exchange.name.is_empty() {
+            // Direct reply-to: the routing key (or a CC/BCC key) names a waiting consumer.
+            routed.queues += self.publish_replies(&msg, &extra);
         }
         for q in &route.queues {
             let p = stored(q.publish(msg.clone()))?;
