@@ -77,7 +77,16 @@ CONF
   echo '[].' >"$state/enabled_plugins"
   if id rabbitmq >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then chown -R rabbitmq:rabbitmq "$state"; fi
   oracle_env "$state"
-  rabbitmq-server -detached >/dev/null 2>&1
+  if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+    # Debian's wrapper switches user with su, whose PAM session resets the open-files limit
+    # to 1024: fewer than 1,000 connections. Start it as the rabbitmq user directly, with a
+    # limit like warren's, so that benchmarks with many connections compare like with like.
+    ulimit -Hn 1048576 2>/dev/null || true
+    (cd /var/lib/rabbitmq && setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups \
+      env HOME=/var/lib/rabbitmq sh -c 'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached') >/dev/null 2>&1
+  else
+    rabbitmq-server -detached >/dev/null 2>&1
+  fi
   # -detached returns before the node can be reached; await_startup fails fast until then
   for _ in $(seq 90); do
     rabbitmqctl -n "$RABBITMQ_NODENAME" await_startup --timeout 90 >/dev/null 2>&1 && return 0

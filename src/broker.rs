@@ -33,6 +33,8 @@ pub struct Broker {
     pub connections: DashMap<u64, ConnHandle>,
     next_conn_id: AtomicU64,
     pub store: Store,
+    /// Memory and disk alarms, which block publishers.
+    pub alarms: Arc<crate::alarm::Alarms>,
 }
 
 impl Broker {
@@ -43,6 +45,7 @@ impl Broker {
             connections: DashMap::new(),
             next_conn_id: AtomicU64::new(1),
             store,
+            alarms: crate::alarm::Alarms::new(&config.resources, config.storage.data_dir.clone()),
             config,
         };
         let vh = b.config.auth.default_vhost.clone();

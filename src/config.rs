@@ -14,6 +14,7 @@ pub struct Config {
     pub amqp: AmqpConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
+    pub resources: ResourceConfig,
 }
 
 /// The AMQP listener and the limits it negotiates.
@@ -88,6 +89,33 @@ impl StorageConfig {
     pub fn transient_budget(&self) -> u64 {
         match self.transient_budget {
             0 => crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024 / 5),
+            n => n,
+        }
+    }
+}
+
+/// Resource limits: past them, publishing connections are blocked (RabbitMQ's memory and disk
+/// alarms).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResourceConfig {
+    /// Fraction of the machine's (or container's) memory the broker may use before the memory
+    /// alarm (RabbitMQ 4.x: `vm_memory_high_watermark.relative`, 0.6).
+    pub memory_high_watermark: f64,
+    /// Bytes; overrides the fraction when not 0 (`vm_memory_high_watermark.absolute`).
+    pub memory_high_watermark_absolute: u64,
+    /// Bytes of free disk under the data directory below which the disk alarm is set
+    /// (`disk_free_limit.absolute`, 50 MB).
+    pub disk_free_limit: u64,
+}
+
+impl ResourceConfig {
+    /// The memory limit in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        match self.memory_high_watermark_absolute {
+            0 => {
+                let total = crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024);
+                (total as f64 * self.memory_high_watermark) as u64
+            }
             n => n,
         }
     }
@@ -170,6 +198,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "amqp.consumer_timeout_action must be \"close-channel\" or \"cancel-consumer\", got {:?}",
                 self.amqp.consumer_timeout_action
+            )));
+        }
+        let w = self.resources.memory_high_watermark;
+        if !(w > 0.0 && w <= 1.0) {
+            return Err(ConfigError::Invalid(format!(
+                "resources.memory_high_watermark must be a fraction in (0, 1], got {w}"
             )));
         }
         if self.auth.default_vhost.is_empty() {

@@ -71,6 +71,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     );
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(housekeeping(stop_rx.clone()));
+    tokio::spawn(broker.alarms.clone().run(stop_rx.clone()));
     let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
     tracing::info!("Server startup complete; AMQP listening on {addr}");
     Ok(ServerHandle {

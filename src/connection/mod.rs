@@ -4,6 +4,7 @@
 //! immediate work, so many frames share one `write()`.
 
 mod handshake;
+mod throttle;
 mod writer;
 
 use crate::broker::{Broker, ConnHandle};
@@ -98,6 +99,10 @@ pub(crate) struct Conn {
     /// Bytes the last read returned (a busy connection gets a large read buffer).
     last_read_size: usize,
     last_write: Instant,
+    /// The input just processed had content (a publish): during an alarm, that blocks it.
+    published: bool,
+    /// Blocked by a resource alarm: its socket is not read until every alarm clears.
+    blocked: bool,
 }
 
 /// Read buffer of a connection that sends little.
@@ -133,6 +138,8 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         last_read: Instant::now(),
         last_read_size: 0,
         last_write: Instant::now(),
+        published: false,
+        blocked: false,
     };
     match conn.handshake(&mut io).await {
         Ok(()) => {}
@@ -184,8 +191,10 @@ impl Conn {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::new();
+        let mut alarm = self.broker.alarms.subscribe();
         // Frames already buffered during the handshake.
         self.process_input(&mut inbuf);
+        self.throttle(*alarm.borrow());
         loop {
             if !self.out.is_empty() {
                 self.last_write = Instant::now();
@@ -197,14 +206,18 @@ impl Conn {
                 return;
             }
             tokio::select! {
-                res = read.read_buf(&mut inbuf) => match res {
+                res = read.read_buf(&mut inbuf), if !self.blocked => match res {
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
                         self.last_read = Instant::now();
                         self.last_read_size = n;
                         self.process_input(&mut inbuf);
+                        self.throttle(*alarm.borrow());
                     }
                 },
+                Ok(()) = alarm.changed() => {
+                    self.throttle(*alarm.borrow_and_update());
+                }
                 n = events_rx.recv_many(&mut batch, 256) => {
                     if n == 0 {
                         return;
@@ -224,7 +237,8 @@ impl Conn {
                     }
                     self.check_timeouts();
                     if hb > 0 {
-                        if self.last_read.elapsed() > Duration::from_secs(hb * 2) {
+                        // A blocked connection is not read: its heartbeats are not missed.
+                        if !self.blocked && self.last_read.elapsed() > Duration::from_secs(hb * 2) {
                             tracing::warn!(peer = %self.peer, "missed heartbeats from client, timeout: {hb}s");
                             return;
                         }
@@ -300,6 +314,7 @@ impl Conn {
                 Err(AmqpError::unexpected_frame("content frame on channel 0"))
             }
             Frame::Header(n, h) => {
+                self.published = true;
                 self.with_channel(n, (0, 0), |chan, ctx| chan.on_header(ctx, *h))
             }
             Frame::Body(n, b) => self.with_channel(n, (0, 0), |chan, ctx| chan.on_body(ctx, b)),
