@@ -5,7 +5,8 @@ mod common;
 mod support;
 
 use common::*;
-use lapin::{options::*, types::FieldTable, BasicProperties, ConnectionProperties, ExchangeKind};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{options::*, BasicProperties, ConnectionProperties, ExchangeKind};
 use support::*;
 
 fn oracle() -> bool {
@@ -523,6 +524,90 @@ async fn invalid_expiration_is_406() {
             "PRECONDITION_FAILED - invalid expiration 'soon': no_integer".to_string()
         )
     );
+}
+
+#[tokio::test]
+async fn expirations_out_of_range_or_with_leftovers_are_406_with_rabbitmqs_reason() {
+    let b = TestBroker::start().await;
+    let conn = b.connect().await;
+    for (exp, why) in [
+        ("-1", "{value_negative,-1}"),
+        ("10abc", "{leftover_string,\"abc\"}"),
+        (
+            "99999999999999999999",
+            "{value_too_large,99999999999999999999}",
+        ),
+    ] {
+        let ch = open(&conn).await;
+        let mut w = watch(&ch).await;
+        publish_with(
+            &ch,
+            "",
+            "x",
+            b"m",
+            BasicProperties::default().with_expiration(exp.into()),
+        )
+        .await;
+        assert_eq!(
+            closed_with(&mut w).await,
+            (
+                406,
+                format!("PRECONDITION_FAILED - invalid expiration '{exp}': {why}")
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_headers_binding_with_an_invalid_x_match_is_406() {
+    let b = TestBroker::start().await;
+    let conn = b.connect().await;
+    let cases = [
+        (
+            AMQPValue::LongString("foo".into()),
+            "PRECONDITION_FAILED - Invalid x-match field value <<\"foo\">>; expected all, any, all-with-x, or any-with-x",
+        ),
+        (
+            AMQPValue::LongInt(23),
+            "PRECONDITION_FAILED - Invalid x-match field type signedint (value 23); expected longstr",
+        ),
+    ];
+    for (value, text) in cases {
+        let ch = open(&conn).await;
+        let q = unique("xmatch");
+        queue(&ch, &q).await;
+        let mut args = FieldTable::default();
+        args.insert("x-match".into(), value);
+        let got = refused(ch.queue_bind(
+            q.as_str().into(),
+            "amq.headers".into(),
+            "".into(),
+            Default::default(),
+            args,
+        ))
+        .await;
+        assert_eq!(got, (406, text.to_string()));
+    }
+    // The four modes are taken.
+    let ch = open(&conn).await;
+    let q = unique("xmatch");
+    queue(&ch, &q).await;
+    for mode in ["all", "any", "all-with-x", "any-with-x"] {
+        let mut args = FieldTable::default();
+        args.insert("x-match".into(), AMQPValue::LongString(mode.into()));
+        within(
+            5,
+            ch.queue_bind(
+                q.as_str().into(),
+                "amq.headers".into(),
+                "".into(),
+                Default::default(),
+                args,
+            ),
+        )
+        .await
+        .expect("queue.bind");
+    }
 }
 
 #[tokio::test]

@@ -85,12 +85,11 @@ impl Channel {
             }
         }
         if let Some(exp) = c.header.properties.expiration() {
-            if exp.as_str().parse::<u64>().is_err() {
-                return Err(AmqpError::precondition(format!(
-                    "invalid expiration '{}': no_integer",
-                    exp
-                ))
-                .on(class_id, method_id));
+            if let Err(why) = check_expiration(exp.as_str()) {
+                return Err(
+                    AmqpError::precondition(format!("invalid expiration '{exp}': {why}"))
+                        .on(class_id, method_id),
+                );
             }
         }
         let mandatory = c.publish.mandatory;
@@ -392,4 +391,60 @@ pub(super) enum Settle {
     /// basic.nack with requeue.
     Release,
     Drop,
+}
+
+/// The `expiration` property as RabbitMQ reads it (an integer prefix, then range checks), or
+/// the reason it gives for refusing it.
+fn check_expiration(text: &str) -> Result<u64, String> {
+    let digits_from = usize::from(text.starts_with(['+', '-']));
+    let digits = text[digits_from..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if digits == 0 {
+        return Err("no_integer".into());
+    }
+    let (number, rest) = text.split_at(digits_from + digits);
+    if !rest.is_empty() {
+        return Err(format!("{{leftover_string,\"{rest}\"}}"));
+    }
+    let negative = number.starts_with('-');
+    let magnitude = number[digits_from..].trim_start_matches('0');
+    // Beyond 2^32 - 1 ms (RabbitMQ's largest timer).
+    let too_large = magnitude.len() > 10 || (magnitude.len() == 10 && magnitude > "4294967295");
+    match (negative, too_large) {
+        (true, _) if !magnitude.is_empty() => Err(format!("{{value_negative,{number}}}")),
+        (false, true) => Err(format!(
+            "{{value_too_large,{}}}",
+            number.trim_start_matches('+')
+        )),
+        _ => Ok(magnitude.parse().unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod expiration_tests {
+    use super::check_expiration;
+
+    #[test]
+    fn expirations_are_refused_with_rabbitmqs_reasons() {
+        assert_eq!(check_expiration("0"), Ok(0));
+        assert_eq!(check_expiration("60000"), Ok(60000));
+        assert_eq!(check_expiration("4294967295"), Ok(4294967295));
+        assert_eq!(check_expiration("-1"), Err("{value_negative,-1}".into()));
+        assert_eq!(
+            check_expiration("10abc"),
+            Err("{leftover_string,\"abc\"}".into())
+        );
+        assert_eq!(
+            check_expiration("1.5"),
+            Err("{leftover_string,\".5\"}".into())
+        );
+        assert_eq!(check_expiration(""), Err("no_integer".into()));
+        assert_eq!(check_expiration("abc"), Err("no_integer".into()));
+        assert_eq!(
+            check_expiration("99999999999999999999"),
+            Err("{value_too_large,99999999999999999999}".into())
+        );
+    }
 }

@@ -117,7 +117,11 @@ impl Exchange {
         };
         // Arguments were validated when the exchange was declared.
         let routing = match kind {
-            ExchangeKind::Delayed => arg("x-delayed-type")
+            // Read as validation read it (a byte array counts as text there too).
+            ExchangeKind::Delayed => arguments
+                .inner()
+                .get("x-delayed-type")
+                .and_then(crate::field::as_text)
                 .and_then(|t| ExchangeKind::parse(&t))
                 .filter(|k| *k != ExchangeKind::Delayed)
                 .unwrap_or(ExchangeKind::Direct),

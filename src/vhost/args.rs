@@ -329,3 +329,28 @@ pub(crate) fn validate_consume_args(
         .map(Some)
         .map_err(|_| invalid(format!("{{value_negative,{n}}}")))
 }
+
+/// Check the arguments of a binding to a headers exchange as RabbitMQ does: `x-match`, when
+/// present, is one of the four modes, as a string.
+pub(super) fn validate_headers_binding(args: &FieldTable) -> AmqpResult<()> {
+    let Some(v) = args.inner().get("x-match") else {
+        return Ok(());
+    };
+    match v {
+        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => {
+            let mode = show(v);
+            if matches!(mode.as_str(), "all" | "any" | "all-with-x" | "any-with-x") {
+                Ok(())
+            } else {
+                Err(AmqpError::precondition(format!(
+                    "Invalid x-match field value <<\"{mode}\">>; expected all, any, all-with-x, or any-with-x"
+                )))
+            }
+        }
+        other => Err(AmqpError::precondition(format!(
+            "Invalid x-match field type {} (value {}); expected longstr",
+            type_name(other),
+            show(other)
+        ))),
+    }
+}

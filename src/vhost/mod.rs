@@ -425,6 +425,9 @@ impl VHost {
         if x.routing == ExchangeKind::ConsistentHash {
             crate::exchange::chash::check_weight(routing_key).map_err(AmqpError::precondition)?;
         }
+        if x.routing == ExchangeKind::Headers {
+            args::validate_headers_binding(&args)?;
+        }
         let b = Binding {
             dest,
             routing_key: routing_key.to_string(),
