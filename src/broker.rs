@@ -106,16 +106,30 @@ impl Broker {
         self.vhosts.get(name).map(|v| v.clone())
     }
 
-    /// Check a login. `loopback` says whether the peer address is a loopback one.
-    pub fn authenticate(&self, user: &str, pass: &str, loopback: bool) -> bool {
+    /// Check a login. `pass` is None when the user was already authenticated otherwise (a
+    /// verified TLS client certificate, SASL EXTERNAL). `loopback` says whether the peer
+    /// address is a loopback one. Passwords are compared in constant time.
+    pub fn authenticate(&self, user: &str, pass: Option<&str>, loopback: bool) -> bool {
         let Some(u) = self.users.get(user) else {
             return false;
         };
-        if u.password != pass {
-            return false;
+        if let Some(pass) = pass {
+            if !constant_time_eq(u.password.as_bytes(), pass.as_bytes()) {
+                return false;
+            }
         }
         loopback || !self.config.auth.loopback_users.iter().any(|l| l == user)
     }
+}
+
+/// Equality whose time depends only on the lengths, not on where the bytes differ: a client
+/// timing failed logins learns nothing about the password.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]
@@ -136,11 +150,16 @@ mod tests {
                 password: "pw".into(),
             },
         );
-        assert!(b.authenticate("guest", "guest", true));
-        assert!(!b.authenticate("guest", "guest", false));
-        assert!(!b.authenticate("guest", "wrong", true));
-        assert!(b.authenticate("alice", "pw", false));
-        assert!(!b.authenticate("nobody", "pw", true));
+        assert!(b.authenticate("guest", Some("guest"), true));
+        assert!(!b.authenticate("guest", Some("guest"), false));
+        assert!(!b.authenticate("guest", Some("wrong"), true));
+        assert!(!b.authenticate("guest", Some("guest!"), true));
+        assert!(b.authenticate("alice", Some("pw"), false));
+        assert!(!b.authenticate("nobody", Some("pw"), true));
+        // A certificate-authenticated user must exist; the loopback rule still applies.
+        assert!(b.authenticate("alice", None, false));
+        assert!(!b.authenticate("nobody", None, true));
+        assert!(!b.authenticate("guest", None, false));
         drop(b);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -15,6 +15,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub resources: ResourceConfig,
+    pub tls: TlsConfig,
 }
 
 /// The AMQP listener and the limits it negotiates.
@@ -91,6 +92,34 @@ impl StorageConfig {
             0 => crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024 / 5),
             n => n,
         }
+    }
+}
+
+/// AMQPS: the TLS listener (RabbitMQ's `listeners.ssl.default` and `ssl_options.*`). Off
+/// while `certfile` is empty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsConfig {
+    /// Port of the TLS listener, on `amqp.bind` (0 picks a free port).
+    pub port: u16,
+    /// PEM certificate chain of the server, leaf first.
+    pub certfile: PathBuf,
+    /// PEM private key of the server (PKCS#8, PKCS#1 or SEC1).
+    pub keyfile: PathBuf,
+    /// PEM certificates of the authorities client certificates must chain to.
+    pub cacertfile: PathBuf,
+    /// `verify_none` (no client certificate asked for) or `verify_peer`.
+    pub verify: String,
+    /// With `verify_peer`: refuse clients without a certificate.
+    pub fail_if_no_peer_cert: bool,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.certfile.as_os_str().is_empty()
+    }
+
+    pub fn verify_peer(&self) -> bool {
+        self.verify == "verify_peer"
     }
 }
 
@@ -178,6 +207,7 @@ impl Config {
         let mut cfg = Config::defaults();
         cfg.amqp.bind = IpAddr::from([127, 0, 0, 1]);
         cfg.amqp.port = 0;
+        cfg.tls.port = 0;
         cfg.storage.data_dir = data_dir.into();
         cfg
     }
@@ -205,6 +235,23 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "resources.memory_high_watermark must be a fraction in (0, 1], got {w}"
             )));
+        }
+        let tls = &self.tls;
+        if !matches!(tls.verify.as_str(), "verify_none" | "verify_peer") {
+            return Err(ConfigError::Invalid(format!(
+                "tls.verify must be \"verify_none\" or \"verify_peer\", got {:?}",
+                tls.verify
+            )));
+        }
+        if tls.enabled() && tls.keyfile.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "tls.certfile is set but tls.keyfile is not".into(),
+            ));
+        }
+        if tls.enabled() && tls.verify_peer() && tls.cacertfile.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "tls.verify = \"verify_peer\" needs tls.cacertfile".into(),
+            ));
         }
         if self.auth.default_vhost.is_empty() {
             return Err(ConfigError::Invalid(

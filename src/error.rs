@@ -159,6 +159,8 @@ pub enum BrokerError {
     Io(#[from] std::io::Error),
     #[error("storage: {0}")]
     Store(#[from] sled::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl From<BrokerError> for AmqpError {

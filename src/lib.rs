@@ -41,4 +41,5 @@ pub mod message;
 pub mod queue;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod vhost;

@@ -18,11 +18,18 @@ pub struct ServerHandle {
     broker: Arc<Broker>,
     stop: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
+    /// The AMQPS listener, when TLS is configured.
+    tls: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl ServerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the AMQPS listener listens, when TLS is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(a, _)| *a)
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -33,6 +40,16 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
+        if let Some((_, accept)) = self.tls {
+            let _ = accept.await;
+        }
+        // Aborted connection tasks drop their references on the runtime a moment later: wait
+        // for them, so that the store (and its lock on the data directory) is released when
+        // this returns and the broker can start again in the same process.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.broker) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         if let Err(e) = self.broker.store.close() {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
@@ -41,8 +58,7 @@ impl ServerHandle {
 
 /// Bind the AMQP listener. The default `::` takes IPv6 and IPv4 connections on one socket
 /// (as RabbitMQ listens on both); where the host has no IPv6 it falls back to `0.0.0.0`.
-async fn bind(config: &Config) -> std::io::Result<TcpListener> {
-    let (ip, port) = (config.amqp.bind, config.amqp.port);
+async fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<TcpListener> {
     match TcpListener::bind((ip, port)).await {
         Err(e) if ip == std::net::Ipv6Addr::UNSPECIFIED => {
             tracing::debug!(error = %e, "no IPv6 listener; falling back to 0.0.0.0");
@@ -55,8 +71,15 @@ async fn bind(config: &Config) -> std::io::Result<TcpListener> {
 /// Open the store, bind the listener and start accepting.
 pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let store = Store::open(&config.storage)?;
-    let listener = bind(&config).await?;
+    let listener = bind(config.amqp.bind, config.amqp.port).await?;
     let addr = listener.local_addr()?;
+    let tls = match crate::tls::acceptor(&config.tls)? {
+        Some(acceptor) => {
+            let l = bind(config.amqp.bind, config.tls.port).await?;
+            Some((l.local_addr()?, l, acceptor))
+        }
+        None => None,
+    };
     let broker = Broker::new(config, store);
     let started = std::time::Instant::now();
     tracing::debug!(rss_kib = crate::memory::rss_kib(), "store opened");
@@ -72,13 +95,19 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(housekeeping(stop_rx.clone()));
     tokio::spawn(broker.alarms.clone().run(stop_rx.clone()));
-    let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
+    let accept = tokio::spawn(accept_loop(listener, None, broker.clone(), stop_rx.clone()));
+    let tls = tls.map(|(tls_addr, l, acceptor)| {
+        tracing::info!("AMQPS (TLS) listener started on {tls_addr}");
+        let task = tokio::spawn(accept_loop(l, Some(acceptor), broker.clone(), stop_rx));
+        (tls_addr, task)
+    });
     tracing::info!("Server startup complete; AMQP listening on {addr}");
     Ok(ServerHandle {
         addr,
         broker,
         stop,
         accept,
+        tls,
     })
 }
 
@@ -95,14 +124,23 @@ async fn housekeeping(mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+/// Accept clients until `stop`; with `tls`, each connection first completes a TLS handshake.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             res = listener.accept() => match res {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    conns.spawn(connection::serve(broker.clone(), socket, peer));
+                    match &tls {
+                        None => conns.spawn(connection::serve(broker.clone(), socket, peer)),
+                        Some(acceptor) => conns.spawn(serve_tls(broker.clone(), acceptor.clone(), socket, peer)),
+                    };
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -129,6 +167,36 @@ async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch
     {
         conns.abort_all();
     }
+}
+
+/// Complete the TLS handshake (within the handshake timeout), then serve AMQP over it.
+async fn serve_tls(
+    broker: Arc<Broker>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let timeout = Duration::from_secs(broker.config.amqp.handshake_timeout.max(1));
+    let stream = match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::info!(peer = %peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let cert_user = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| crate::tls::common_name(leaf));
+    let (read, write) = tokio::io::split(stream);
+    let tls = connection::TlsPeer { cert_user };
+    connection::serve_stream(broker, Box::new(read), Box::new(write), peer, Some(tls)).await;
 }
 
 /// Run until SIGTERM or SIGINT, then shut down gracefully.

@@ -82,13 +82,19 @@ impl Conn {
             let _ = io.write.shutdown().await;
             return Err(Refused::Drop);
         }
+        // A client whose certificate was verified may log in with EXTERNAL as its CN.
+        let external = self.tls.as_ref().and_then(|t| t.cert_user.clone());
         self.out.method(
             0,
             AMQPClass::Connection(c::AMQPMethod::Start(c::Start {
                 version_major: 0,
                 version_minor: 9,
                 server_properties: server_properties("warren"),
-                mechanisms: "PLAIN AMQPLAIN".into(),
+                mechanisms: if external.is_some() {
+                    "PLAIN AMQPLAIN EXTERNAL".into()
+                } else {
+                    "PLAIN AMQPLAIN".into()
+                },
                 locales: "en_US".into(),
             })),
         );
@@ -99,17 +105,20 @@ impl Conn {
             other => return Err(out_of_order(&other)),
         };
         self.read_client_properties(&start_ok.client_properties);
-        let (user, pass) = decode_sasl(start_ok.mechanism.as_str(), &start_ok.response)?;
+        // None: the password is not asked for (EXTERNAL: the certificate vouches for the user).
+        let (user, pass) = match (start_ok.mechanism.as_str(), &external) {
+            ("EXTERNAL", Some(cert_user)) => (cert_user.clone(), None),
+            (mechanism, _) => {
+                let (user, pass) = decode_sasl(mechanism, &start_ok.response)?;
+                (user, Some(pass))
+            }
+        };
         // An IPv4 client of a dual-stack listener shows up as ::ffff:127.0.0.1.
         let loopback = self.peer.ip().to_canonical().is_loopback();
-        if !self.broker.authenticate(&user, &pass, loopback) {
-            tracing::warn!(peer = %self.peer, user, "login refused");
-            let text = if self
-                .broker
-                .users
-                .get(&user)
-                .is_some_and(|u| u.password == pass)
-            {
+        if !self.broker.authenticate(&user, pass.as_deref(), loopback) {
+            // Never the password: only who tried, from where, how.
+            tracing::warn!(peer = %self.peer, user, mechanism = start_ok.mechanism.as_str(), "login refused");
+            let text = if self.broker.authenticate(&user, pass.as_deref(), true) {
                 format!(
                     "{} login refused: user '{user}' can only connect via localhost",
                     start_ok.mechanism

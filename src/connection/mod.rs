@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -71,8 +71,8 @@ pub(crate) struct Negotiated {
 
 /// The socket halves and the read buffer, during the handshake.
 pub(crate) struct Io {
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
+    read: Reader,
+    write: Writer,
     inbuf: BytesMut,
 }
 
@@ -103,6 +103,8 @@ pub(crate) struct Conn {
     published: bool,
     /// Blocked by a resource alarm: its socket is not read until every alarm clears.
     blocked: bool,
+    /// Set for AMQPS clients.
+    tls: Option<TlsPeer>,
 }
 
 /// Read buffer of a connection that sends little.
@@ -110,10 +112,33 @@ const IDLE_READ_BUFFER: usize = 4096;
 /// Read buffer of a connection whose reads fill the small one.
 const BUSY_READ_BUFFER: usize = 64 * 1024;
 
-/// Serve one accepted socket until it closes.
+/// The reading side of a client's stream (a TCP socket, or TLS over one).
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing side.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// What TLS established about a client, for the handshake.
+#[derive(Debug, Clone, Default)]
+pub struct TlsPeer {
+    /// The common name of the client's verified certificate: the user SASL EXTERNAL logs in.
+    pub cert_user: Option<String>,
+}
+
+/// Serve one accepted plain TCP socket until it closes.
 pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
-    let id = broker.next_connection_id();
     let (read, write) = socket.into_split();
+    serve_stream(broker, Box::new(read), Box::new(write), peer, None).await;
+}
+
+/// Serve one client stream until it closes; `tls` is set for AMQPS clients.
+pub async fn serve_stream(
+    broker: Arc<Broker>,
+    read: Reader,
+    write: Writer,
+    peer: SocketAddr,
+    tls: Option<TlsPeer>,
+) {
+    let id = broker.next_connection_id();
     let mut io = Io {
         read,
         write,
@@ -140,6 +165,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         last_write: Instant::now(),
         published: false,
         blocked: false,
+        tls,
     };
     match conn.handshake(&mut io).await {
         Ok(()) => {}
@@ -180,7 +206,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
 impl Conn {
     async fn run(
         &mut self,
-        read: &mut OwnedReadHalf,
+        read: &mut Reader,
         mut inbuf: BytesMut,
         events_rx: &mut mpsc::UnboundedReceiver<ConnEvent>,
         wtx: &mpsc::Sender<Vec<bytes::Bytes>>,

@@ -5,10 +5,9 @@
 use bytes::{Buf, Bytes};
 use std::io::IoSlice;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
-pub(super) async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Bytes>>) {
+pub(super) async fn run(mut w: super::Writer, mut rx: mpsc::Receiver<Vec<Bytes>>) {
     let mut pending: Vec<Bytes> = Vec::new();
     while let Some(batch) = rx.recv().await {
         pending.extend(batch);
@@ -22,7 +21,7 @@ pub(super) async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Bytes>
     let _ = w.shutdown().await;
 }
 
-async fn write_all(w: &mut OwnedWriteHalf, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
+async fn write_all(w: &mut super::Writer, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut start = 0;
     while start < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[start..]

@@ -172,14 +172,14 @@ def _default_bin():
     return REPO_ROOT / "target/release/warren"
 
 
-def _spawn_warren(binary, data_dir, port):
-    """Start warren and wait for its startup lines; returns (proc, log) and leaves the
-    (ip, port) it listens on in log.addr."""
+def _spawn_warren(binary, data_dir, port, extra=()):
+    """Start warren (with `extra` arguments) and wait for its startup lines; returns
+    (proc, log) and leaves the (ip, port) it listens on in log.addr."""
     env = dict(os.environ)
     env.setdefault("NO_COLOR", "1")
     env.setdefault("RUST_LOG_STYLE", "never")
     proc = subprocess.Popen(
-        [str(binary), "--amqp-port", str(port), "--data-dir", data_dir],
+        [str(binary), "--amqp-port", str(port), "--data-dir", data_dir, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
