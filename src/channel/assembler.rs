@@ -31,6 +31,9 @@ pub enum Assembler {
     },
 }
 
+/// The most reserved for a body ahead of its bytes arriving.
+const RESERVE_MAX: usize = 1 << 20;
+
 fn unexpected_content() -> AmqpError {
     AmqpError::unexpected_frame("expected method frame, got non method frame instead")
 }
@@ -113,7 +116,9 @@ impl Assembler {
             None if rest.is_empty() => *first = Some(chunk),
             _ => {
                 if let Some(f) = first.take() {
-                    rest.reserve(header.body_size as usize);
+                    // Not the announced size at once: a client announcing 128 MiB and sending
+                    // two bytes must not cost 128 MiB. The buffer grows as the body arrives.
+                    rest.reserve((header.body_size as usize).min(RESERVE_MAX));
                     rest.extend_from_slice(&f);
                 }
                 rest.extend_from_slice(&chunk);

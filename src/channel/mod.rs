@@ -2,7 +2,7 @@
 //! One handler file per AMQP class; the connection task owns every channel, so nothing here
 //! locks.
 
-mod assembler;
+pub mod assembler;
 mod basic;
 mod exchange;
 mod queue;
