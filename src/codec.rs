@@ -440,7 +440,11 @@ mod tests {
     fn an_announced_size_is_not_reserved_ahead() {
         for frame_max in [0, 131_072] {
             let mut buf = BytesMut::from(&[3u8, 0, 1, 0x7F, 0xFF, 0xFF, 0xF0][..]);
-            let size = if frame_max == 0 { 0x7FFF_FFF0usize } else { 131_000 };
+            let size = if frame_max == 0 {
+                0x7FFF_FFF0usize
+            } else {
+                131_000
+            };
             buf[3..7].copy_from_slice(&(size as u32).to_be_bytes());
             assert!(decode(&mut buf, frame_max).unwrap().is_none());
             assert!(buf.capacity() <= 7 + READ_AHEAD_MAX, "{}", buf.capacity());

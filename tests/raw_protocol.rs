@@ -310,6 +310,26 @@ async fn unknown_sasl_mechanism_is_refused() {
     .await;
 }
 
+/// A PLAIN response without its separators, and an AMQPLAIN one that is not a field table:
+/// 502 SYNTAX_ERROR on start-ok (RabbitMQ 3.10 resets the socket instead, which
+/// `handshake_refused` also accepts).
+#[tokio::test]
+async fn malformed_sasl_responses_are_502() {
+    let b = TestBroker::start().await;
+    for (mechanism, response) in [
+        ("PLAIN", &b"noseparators"[..]),
+        ("AMQPLAIN", &b"\x05LOGIN"[..]),
+    ] {
+        let mut raw = Raw::connect(&b).await;
+        raw.send(&AMQPFrame::ProtocolHeader(ProtocolVersion::amqp_0_9_1()))
+            .await;
+        assert!(raw.recv().await.is_some());
+        raw.send(&start_ok(mechanism, response)).await;
+        let text = format!("SYNTAX_ERROR - {mechanism} response could not be decoded");
+        raw.handshake_refused((502, &text, 10, 11)).await;
+    }
+}
+
 #[tokio::test]
 async fn wrong_password_is_403_with_authentication_failure_close() {
     let b = TestBroker::start().await;
