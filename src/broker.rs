@@ -35,6 +35,8 @@ pub struct Broker {
     pub store: Store,
     /// Memory and disk alarms, which block publishers.
     pub alarms: Arc<crate::alarm::Alarms>,
+    /// One permit per client connection when `amqp.connection_max` is set.
+    pub connection_slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Broker {
@@ -45,6 +47,10 @@ impl Broker {
             connections: DashMap::new(),
             next_conn_id: AtomicU64::new(1),
             store,
+            connection_slots: match config.amqp.connection_max {
+                0 => None,
+                n => Some(Arc::new(tokio::sync::Semaphore::new(n))),
+            },
             alarms: crate::alarm::Alarms::new(&config.resources, config.storage.data_dir.clone()),
             config,
         };

@@ -34,6 +34,8 @@ pub struct AmqpConfig {
     pub max_message_size: u64,
     /// Seconds from accept to connection.open before the socket is dropped.
     pub handshake_timeout: u64,
+    /// Most client connections at once (0: no limit).
+    pub connection_max: usize,
     /// Milliseconds a delivery may stay unacknowledged (RabbitMQ's `consumer_timeout`);
     /// 0 disables the timeout (RabbitMQ's `undefined`). Queues override it with
     /// `x-consumer-timeout`, consumers with the consume argument of the same name.

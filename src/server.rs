@@ -133,13 +133,33 @@ async fn accept_loop(
 ) {
     let mut conns = JoinSet::new();
     loop {
+        // At amqp.connection_max, stop accepting until a connection ends (as RabbitMQ's
+        // listener does): new clients wait in the kernel's backlog.
+        let slot = match &broker.connection_slots {
+            None => None,
+            Some(slots) => tokio::select! {
+                permit = slots.clone().acquire_owned() => permit.ok(),
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+                _ = stop.changed() => break,
+            },
+        };
         tokio::select! {
             res = listener.accept() => match res {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
+                    let broker = broker.clone();
                     match &tls {
-                        None => conns.spawn(connection::serve(broker.clone(), socket, peer)),
-                        Some(acceptor) => conns.spawn(serve_tls(broker.clone(), acceptor.clone(), socket, peer)),
+                        None => conns.spawn(async move {
+                            connection::serve(broker, socket, peer).await;
+                            drop(slot);
+                        }),
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            conns.spawn(async move {
+                                serve_tls(broker, acceptor, socket, peer).await;
+                                drop(slot);
+                            })
+                        }
                     };
                 }
                 Err(e) => {

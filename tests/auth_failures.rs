@@ -24,7 +24,9 @@ async fn a_burst_of_failed_logins_is_refused_while_a_healthy_client_works() {
         let addr = b.addr;
         attempts.spawn(async move {
             let mut raw = Raw {
-                sock: within(5, tokio::net::TcpStream::connect(addr)).await.unwrap(),
+                sock: within(5, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .unwrap(),
                 buf: Vec::new(),
             };
             raw.send(&AMQPFrame::ProtocolHeader(ProtocolVersion::amqp_0_9_1()))
@@ -93,7 +95,16 @@ async fn no_password_reaches_the_log() {
         log.push(line);
     }
     let all = log.join("\n");
-    assert!(all.contains("login refused"), "the refusal is logged:\n{all}");
-    assert!(!all.contains("Wr0ng-Pa55word"), "a password in the log:\n{all}");
-    assert!(!all.contains("\0guest\0"), "a SASL response in the log:\n{all}");
+    assert!(
+        all.contains("login refused"),
+        "the refusal is logged:\n{all}"
+    );
+    assert!(
+        !all.contains("Wr0ng-Pa55word"),
+        "a password in the log:\n{all}"
+    );
+    assert!(
+        !all.contains("\0guest\0"),
+        "a SASL response in the log:\n{all}"
+    );
 }
