@@ -9,13 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// A user that may log in.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub name: String,
-    pub password: String,
-}
-
 /// A live connection, as the broker needs to reach it (to close it on shutdown).
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
@@ -29,7 +22,8 @@ pub struct ConnHandle {
 pub struct Broker {
     pub config: Config,
     pub vhosts: DashMap<String, Arc<VHost>>,
-    pub users: DashMap<String, User>,
+    /// Users and their permissions.
+    pub access: crate::access::Access,
     pub connections: DashMap<u64, ConnHandle>,
     next_conn_id: AtomicU64,
     pub store: Store,
@@ -43,7 +37,7 @@ impl Broker {
     pub fn new(config: Config, store: Store) -> Arc<Broker> {
         let b = Broker {
             vhosts: DashMap::new(),
-            users: DashMap::new(),
+            access: crate::access::Access::default(),
             connections: DashMap::new(),
             next_conn_id: AtomicU64::new(1),
             store,
@@ -57,14 +51,9 @@ impl Broker {
         let vh = b.config.auth.default_vhost.clone();
         b.vhosts
             .insert(vh.clone(), VHost::new(&vh, b.store.clone()));
-        let u = b.config.auth.default_user.clone();
-        b.users.insert(
-            u.clone(),
-            User {
-                name: u,
-                password: b.config.auth.default_pass.clone(),
-            },
-        );
+        if let Err(e) = b.load_access() {
+            tracing::error!(error = %e, "cannot read users and permissions from the store");
+        }
         Arc::new(b)
     }
 
@@ -114,28 +103,100 @@ impl Broker {
 
     /// Check a login. `pass` is None when the user was already authenticated otherwise (a
     /// verified TLS client certificate, SASL EXTERNAL). `loopback` says whether the peer
-    /// address is a loopback one. Passwords are compared in constant time.
+    /// address is a loopback one. Passwords are checked against their salted hash in
+    /// constant time.
     pub fn authenticate(&self, user: &str, pass: Option<&str>, loopback: bool) -> bool {
-        let Some(u) = self.users.get(user) else {
+        let Some(u) = self.access.user(user) else {
             return false;
         };
         if let Some(pass) = pass {
-            if !constant_time_eq(u.password.as_bytes(), pass.as_bytes()) {
+            if !crate::access::verify_password(&u, pass) {
                 return false;
             }
         }
         loopback || !self.config.auth.loopback_users.iter().any(|l| l == user)
     }
-}
 
-/// Equality whose time depends only on the lengths, not on where the bytes differ: a client
-/// timing failed logins learns nothing about the password.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    /// Users and permissions from the store; on a store that has none (a first start), the
+    /// default user (tagged administrator) with all permissions on the default vhost, as
+    /// RabbitMQ creates them.
+    fn load_access(&self) -> Result<(), crate::error::BrokerError> {
+        let (users, permissions) = self.store.load_access()?;
+        if users.is_empty() {
+            let auth = &self.config.auth;
+            self.add_user(&auth.default_user, &auth.default_pass, &["administrator"])?;
+            self.set_permissions(&auth.default_user, &auth.default_vhost, ".*", ".*", ".*")?;
+            return Ok(());
+        }
+        for u in users {
+            self.access.put_user(u);
+        }
+        for p in permissions {
+            let (user, vhost) = (p.user.clone(), p.vhost.clone());
+            if let Err(e) = self.access.put_permissions(p) {
+                tracing::error!(user, vhost, error = e, "stored permissions skipped");
+            }
+        }
+        Ok(())
     }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+
+    /// Create or replace a user (`rabbitmqctl add_user`, the HTTP API, definitions).
+    pub fn add_user(
+        &self,
+        name: &str,
+        password: &str,
+        tags: &[&str],
+    ) -> Result<(), crate::error::BrokerError> {
+        let user = crate::access::UserRecord {
+            name: name.to_string(),
+            password_hash: crate::access::hash_password(password),
+            hashing_algorithm: crate::access::SHA256.to_string(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        self.store.put_user(&user)?;
+        self.access.put_user(user);
+        Ok(())
+    }
+
+    /// Delete a user and its permissions; false if there was none.
+    pub fn delete_user(&self, name: &str) -> Result<bool, crate::error::BrokerError> {
+        self.store.delete_user(name)?;
+        Ok(self.access.delete_user(name))
+    }
+
+    /// Set a user's configure / write / read patterns on a vhost.
+    pub fn set_permissions(
+        &self,
+        user: &str,
+        vhost: &str,
+        configure: &str,
+        write: &str,
+        read: &str,
+    ) -> Result<(), crate::error::BrokerError> {
+        let p = crate::access::PermissionRecord {
+            user: user.to_string(),
+            vhost: vhost.to_string(),
+            configure: configure.to_string(),
+            write: write.to_string(),
+            read: read.to_string(),
+        };
+        // Validated before it is stored.
+        self.access
+            .put_permissions(p.clone())
+            .map_err(crate::error::BrokerError::Invalid)?;
+        self.store.put_permissions(&p)?;
+        Ok(())
+    }
+
+    /// Remove a user's permissions on a vhost.
+    pub fn clear_permissions(
+        &self,
+        user: &str,
+        vhost: &str,
+    ) -> Result<bool, crate::error::BrokerError> {
+        self.store.delete_permissions(user, vhost)?;
+        Ok(self.access.delete_permissions(user, vhost))
+    }
 }
 
 #[cfg(test)]
@@ -149,13 +210,7 @@ mod tests {
             Config::for_test(&dir),
             Store::open(&Config::for_test(&dir).storage).unwrap(),
         );
-        b.users.insert(
-            "alice".into(),
-            User {
-                name: "alice".into(),
-                password: "pw".into(),
-            },
-        );
+        b.add_user("alice", "pw", &[]).unwrap();
         assert!(b.authenticate("guest", Some("guest"), true));
         assert!(!b.authenticate("guest", Some("guest"), false));
         assert!(!b.authenticate("guest", Some("wrong"), true));
@@ -166,6 +221,18 @@ mod tests {
         assert!(b.authenticate("alice", None, false));
         assert!(!b.authenticate("nobody", None, true));
         assert!(!b.authenticate("guest", None, false));
+        // Users and permissions survive a restart; the default user is not created again.
+        b.set_permissions("alice", "/", "^a", "", ".*").unwrap();
+        b.store.close().unwrap();
+        drop(b);
+        let b = Broker::new(
+            Config::for_test(&dir),
+            Store::open(&Config::for_test(&dir).storage).unwrap(),
+        );
+        assert!(b.authenticate("alice", Some("pw"), false));
+        assert!(b.access.may_open("alice", "/"));
+        assert_eq!(b.access.users().len(), 2);
+        b.store.close().unwrap();
         drop(b);
         let _ = std::fs::remove_dir_all(&dir);
     }

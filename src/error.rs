@@ -161,6 +161,8 @@ pub enum BrokerError {
     Store(#[from] sled::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<BrokerError> for AmqpError {

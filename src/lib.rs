@@ -26,6 +26,7 @@
 //! connection task; that task assigns the delivery tag, encodes the frames into its write
 //! buffer, and flushes the buffer to the socket once it has no more immediate work.
 
+pub mod access;
 pub mod alarm;
 pub mod broker;
 pub mod channel;

@@ -3,6 +3,7 @@
 use super::assembler::Complete;
 use super::timeout::Limit;
 use super::{generated_name, Channel, ChannelConsumer, Ctx, Unacked};
+use crate::access::{Perm, Resource};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::queue::{AfterCancel, Consumer, QueueKind, Returned};
@@ -61,6 +62,13 @@ impl Channel {
     /// A publish with its content: checks, then route now or buffer for tx.commit.
     pub(super) fn publish(&mut self, ctx: &mut Ctx, c: Complete) -> AmqpResult<()> {
         let (class_id, method_id) = (60, 40);
+        // Write permission on the exchange; the last one allowed is remembered by the channel
+        // (RabbitMQ caches permission checks per channel too).
+        if self.write_allowed.as_deref() != Some(c.publish.exchange.as_str()) {
+            ctx.permit(Perm::Write, Resource::Exchange, c.publish.exchange.as_str())
+                .map_err(|e| e.on(class_id, method_id))?;
+            self.write_allowed = Some(c.publish.exchange.to_string());
+        }
         let x = ctx
             .vhost
             .exchange_or_404(c.publish.exchange.as_str())
@@ -171,6 +179,7 @@ impl Channel {
         if is_reply_name(&name) {
             return Err(self.reply_name_refused(ctx, &name, false));
         }
+        ctx.permit(Perm::Read, Resource::Queue, &name)?;
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         if q.kind() == QueueKind::Quorum && self.limit.prefetch.load(Ordering::Acquire) > 0 {
             return Err(AmqpError::not_implemented(format!(
@@ -255,6 +264,7 @@ impl Channel {
         if is_reply_name(&name) {
             return Err(self.reply_name_refused(ctx, &name, true));
         }
+        ctx.permit(Perm::Read, Resource::Queue, &name)?;
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         if q.features.single_active && q.kind() == QueueKind::Quorum {
             return Err(AmqpError::resource_locked(format!(

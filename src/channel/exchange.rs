@@ -1,6 +1,7 @@
 //! The exchange class: declare, delete, bind, unbind (exchange-to-exchange).
 
 use super::{Channel, Ctx};
+use crate::access::{Perm, Resource};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Dest;
 use amq_protocol::protocol::{exchange as e, AMQPClass};
@@ -9,6 +10,17 @@ impl Channel {
     pub(super) fn on_exchange(&mut self, ctx: &mut Ctx, m: e::AMQPMethod) -> AmqpResult<()> {
         match m {
             e::AMQPMethod::Declare(d) => {
+                let name = d.exchange.as_str();
+                if !d.passive && !name.is_empty() {
+                    ctx.permit(Perm::Configure, Resource::Exchange, name)?;
+                    if ctx.vhost.exchange(name).is_none() {
+                        let ae = d.arguments.inner().get("alternate-exchange");
+                        if let Some(ae) = ae.and_then(crate::field::as_text) {
+                            ctx.permit(Perm::Read, Resource::Exchange, name)?;
+                            ctx.permit(Perm::Write, Resource::Exchange, &ae)?;
+                        }
+                    }
+                }
                 ctx.vhost.declare_exchange(
                     d.exchange.as_str(),
                     d.kind.as_str(),
@@ -27,6 +39,9 @@ impl Channel {
                 Ok(())
             }
             e::AMQPMethod::Delete(d) => {
+                if !d.exchange.as_str().is_empty() {
+                    ctx.permit(Perm::Configure, Resource::Exchange, d.exchange.as_str())?;
+                }
                 match ctx.vhost.delete_exchange(d.exchange.as_str(), d.if_unused) {
                     Ok(()) => {}
                     // Deleting an exchange that does not exist succeeds, as in RabbitMQ.
@@ -83,6 +98,8 @@ impl Channel {
                 "operation not permitted on the default exchange",
             ));
         }
+        ctx.permit(Perm::Write, Resource::Exchange, destination)?;
+        ctx.permit(Perm::Read, Resource::Exchange, source)?;
         ctx.vhost.exchange_or_404(destination)?;
         ctx.vhost.exchange_or_404(source)?;
         Ok(())

@@ -40,6 +40,20 @@ pub struct Ctx<'a> {
     pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
 }
 
+impl Ctx<'_> {
+    /// Check the user's permission on a resource of this vhost (403 as RabbitMQ words it).
+    pub fn permit(
+        &self,
+        perm: crate::access::Perm,
+        kind: crate::access::Resource,
+        name: &str,
+    ) -> AmqpResult<()> {
+        self.broker
+            .access
+            .check(self.user, &self.vhost.name, perm, kind, name)
+    }
+}
+
 /// Deliveries of one queue to one consumer (None: basic.get), settled together.
 type Group<T> = (Arc<Queue>, Option<Arc<str>>, T);
 
@@ -74,6 +88,8 @@ struct ChannelConsumer {
 pub struct Channel {
     id: u16,
     state: State,
+    /// The exchange this channel last had write permission on.
+    write_allowed: Option<String>,
     assembler: Assembler,
     next_delivery_tag: u64,
     /// Ordered by delivery tag, for `multiple` acks.
@@ -113,6 +129,7 @@ impl Channel {
             limit: Arc::new(ChannelLimit::default()),
             in_flight: Arc::new(AtomicU32::new(0)),
             last_queue: None,
+            write_allowed: None,
             confirm: None,
             tx: None,
             reply: None,

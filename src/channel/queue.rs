@@ -1,6 +1,7 @@
 //! The queue class: declare, bind, unbind, purge, delete.
 
 use super::{generated_name, Channel, Ctx};
+use crate::access::{Perm, Resource};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Dest;
 use crate::vhost::{is_reply_name, REPLY_QUEUE};
@@ -41,6 +42,7 @@ impl Channel {
             }
             q::AMQPMethod::Purge(p) => {
                 let name = self.queue_name(p.queue.as_str())?;
+                ctx.permit(Perm::Read, Resource::Queue, &name)?;
                 let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
                 let message_count = queue.purge();
                 if !p.nowait {
@@ -79,6 +81,8 @@ impl Channel {
                 "operation not permitted on the default exchange",
             ));
         }
+        ctx.permit(Perm::Write, Resource::Queue, queue)?;
+        ctx.permit(Perm::Read, Resource::Exchange, source)?;
         ctx.vhost.queue_for(queue, ctx.conn_id)?;
         ctx.vhost.exchange_or_404(source)?;
         Ok(())
@@ -114,6 +118,15 @@ impl Channel {
             } else {
                 name.to_string()
             };
+            ctx.permit(Perm::Configure, Resource::Queue, &name)?;
+            if ctx.vhost.queue(&name).is_none() {
+                // A new queue dead-letters through its DLX: read on the queue, write on it.
+                let dlx = d.arguments.inner().get("x-dead-letter-exchange");
+                if let Some(dlx) = dlx.and_then(crate::field::as_text) {
+                    ctx.permit(Perm::Read, Resource::Queue, &name)?;
+                    ctx.permit(Perm::Write, Resource::Exchange, &dlx)?;
+                }
+            }
             let q = ctx.vhost.declare_queue(
                 &name,
                 d.durable,
@@ -172,6 +185,7 @@ impl Channel {
 
     fn queue_delete(&mut self, ctx: &mut Ctx, d: q::Delete) -> AmqpResult<()> {
         let name = self.queue_name(d.queue.as_str())?;
+        ctx.permit(Perm::Configure, Resource::Queue, &name)?;
         let message_count = match ctx.vhost.queue(&name) {
             // Deleting a queue that does not exist succeeds, as in RabbitMQ.
             None => 0,

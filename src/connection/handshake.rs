@@ -163,6 +163,16 @@ impl Conn {
                 AmqpError::not_allowed(format!("vhost {vhost_name} not found")).on(10, 40),
             ));
         };
+        if !self.broker.access.may_open(&self.user, &vhost_name) {
+            tracing::warn!(peer = %self.peer, user = self.user, vhost = vhost_name, "vhost access refused");
+            return Err(Refused::Close(
+                AmqpError::not_allowed(format!(
+                    "access to vhost '{vhost_name}' refused for user '{}'",
+                    self.user
+                ))
+                .on(10, 40),
+            ));
+        }
         self.vhost = Some(vhost);
         self.out.method(
             0,

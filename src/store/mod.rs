@@ -18,6 +18,7 @@
 //! own counters. Bodies of [`bodies::BODY_THRESHOLD`] bytes or more live in segment files
 //! (see [`bodies`]); the sled record then holds a reference instead of the body.
 
+mod access;
 pub mod bodies;
 mod delayed;
 pub mod encoding;

@@ -10,7 +10,9 @@ mod restore;
 mod route;
 
 pub(crate) use args::validate_consume_args;
-pub use reply_to::{is_reply_name, reply_name_is_well_formed, ReplyTarget, REPLY_QUEUE};
+pub use reply_to::{
+    is_reply_name, random_bytes, reply_name_is_well_formed, ReplyTarget, REPLY_QUEUE,
+};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};

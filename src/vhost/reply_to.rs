@@ -94,12 +94,10 @@ fn node_tag() -> &'static str {
     TAG.get_or_init(|| random_text(8))
 }
 
-/// `n` random bytes from the operating system, as URL-safe base64 without padding.
-fn random_text(n: usize) -> String {
+/// Fill `bytes` from the operating system's random source.
+pub fn random_bytes(bytes: &mut [u8]) {
     use std::io::Read;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bytes = vec![0u8; n];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(bytes));
     if read.is_err() {
         // No /dev/urandom (a restricted sandbox): fall back to the randomly keyed hasher that
         // also names queues and consumers.
@@ -108,6 +106,13 @@ fn random_text(n: usize) -> String {
             *b = c;
         }
     }
+}
+
+/// `n` random bytes from the operating system, as URL-safe base64 without padding.
+fn random_text(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = vec![0u8; n];
+    random_bytes(&mut bytes);
     let mut out = String::with_capacity(n * 4 / 3 + 2);
     for chunk in bytes.chunks(3) {
         let v = chunk

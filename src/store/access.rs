@@ -1,0 +1,77 @@
+//! Users and permissions in the store, in the `access` tree: `u\0NAME` -> user, and
+//! `p\0USER\0VHOST` -> permissions, as JSON (the shapes definitions files use). Flushed on
+//! every change: they are rare, and an operator expects a created user to survive a crash.
+
+use super::{Store, StoreResult};
+use crate::access::{PermissionRecord, UserRecord};
+
+fn user_key(name: &str) -> Vec<u8> {
+    [b"u\0", name.as_bytes()].concat()
+}
+
+fn permission_key(user: &str, vhost: &str) -> Vec<u8> {
+    [b"p\0", user.as_bytes(), b"\0", vhost.as_bytes()].concat()
+}
+
+impl Store {
+    fn access_tree(&self) -> StoreResult<sled::Tree> {
+        self.db.open_tree("access")
+    }
+
+    pub fn put_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let json = serde_json::to_vec(user).expect("a user serializes");
+        self.access_tree()?.insert(user_key(&user.name), json)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Delete a user and its permissions.
+    pub fn delete_user(&self, name: &str) -> StoreResult<()> {
+        let tree = self.access_tree()?;
+        tree.remove(user_key(name))?;
+        let prefix = [b"p\0", name.as_bytes(), b"\0"].concat();
+        for key in tree.scan_prefix(&prefix).keys() {
+            tree.remove(key?)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn put_permissions(&self, p: &PermissionRecord) -> StoreResult<()> {
+        let json = serde_json::to_vec(p).expect("permissions serialize");
+        self.access_tree()?
+            .insert(permission_key(&p.user, &p.vhost), json)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn delete_permissions(&self, user: &str, vhost: &str) -> StoreResult<()> {
+        self.access_tree()?.remove(permission_key(user, vhost))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every stored user and permission (records that do not decode are skipped and logged).
+    pub fn load_access(&self) -> StoreResult<(Vec<UserRecord>, Vec<PermissionRecord>)> {
+        let tree = self.access_tree()?;
+        let mut users = Vec::new();
+        for item in tree.scan_prefix(b"u\0") {
+            let (key, value) = item?;
+            match serde_json::from_slice(&value) {
+                Ok(u) => users.push(u),
+                Err(e) => tracing::error!(key = ?key, error = %e, "unreadable user record skipped"),
+            }
+        }
+        let mut permissions = Vec::new();
+        for item in tree.scan_prefix(b"p\0") {
+            let (key, value) = item?;
+            match serde_json::from_slice(&value) {
+                Ok(p) => permissions.push(p),
+                Err(e) => {
+                    tracing::error!(key = ?key, error = %e, "unreadable permission record skipped")
+                }
+            }
+        }
+        Ok((users, permissions))
+    }
+}
