@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 /// The hashing algorithm name definitions files use for the one warren writes.
 pub const SHA256: &str = "rabbit_password_hashing_sha256";
+/// The other algorithm RabbitMQ offers, accepted in definitions.
+pub const SHA512: &str = "rabbit_password_hashing_sha512";
 
 /// A user as stored and as definitions files describe it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -87,21 +89,25 @@ fn hash_with_salt(salt: &[u8], password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(out)
 }
 
-/// Whether `password` matches a stored hash; constant time in the password's bytes.
+/// Whether `password` matches a stored hash (SHA-256, or SHA-512 as definitions from
+/// nodes configured with `rabbit_password_hashing_sha512` carry); constant time in the
+/// password's bytes. An empty hash (a user without a password) never matches.
 pub fn verify_password(user: &UserRecord, password: &str) -> bool {
-    if user.hashing_algorithm != SHA256 {
-        return false;
-    }
     let Ok(stored) = base64::engine::general_purpose::STANDARD.decode(&user.password_hash) else {
         return false;
     };
-    if stored.len() != 4 + 32 {
-        // An empty hash (a user created without a password) never matches.
-        return false;
-    }
-    let computed = base64::engine::general_purpose::STANDARD
-        .decode(hash_with_salt(&stored[..4], password))
-        .unwrap_or_default();
+    let computed = match (user.hashing_algorithm.as_str(), stored.len()) {
+        (SHA256, 36) => base64::engine::general_purpose::STANDARD
+            .decode(hash_with_salt(&stored[..4], password))
+            .unwrap_or_default(),
+        (SHA512, 68) => {
+            let mut h = sha2::Sha512::new();
+            h.update(&stored[..4]);
+            h.update(password.as_bytes());
+            [&stored[..4], &h.finalize()[..]].concat()
+        }
+        _ => return false,
+    };
     constant_time_eq(&stored, &computed)
 }
 

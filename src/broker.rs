@@ -121,9 +121,15 @@ impl Broker {
     /// default user (tagged administrator) with all permissions on the default vhost, as
     /// RabbitMQ creates them.
     fn load_access(&self) -> Result<(), crate::error::BrokerError> {
+        for name in self.store.vhost_names()? {
+            self.vhosts
+                .entry(name.clone())
+                .or_insert_with(|| VHost::new(&name, self.store.clone()));
+        }
         let (users, permissions) = self.store.load_access()?;
         if users.is_empty() {
             let auth = &self.config.auth;
+            self.store.put_vhost(&auth.default_vhost)?;
             self.add_user(&auth.default_user, &auth.default_pass, &["administrator"])?;
             self.set_permissions(&auth.default_user, &auth.default_vhost, ".*", ".*", ".*")?;
             return Ok(());
@@ -137,6 +143,25 @@ impl Broker {
                 tracing::error!(user, vhost, error = e, "stored permissions skipped");
             }
         }
+        Ok(())
+    }
+
+    /// Create a vhost (with its default exchanges) and record it; an existing one is kept.
+    pub fn add_vhost(&self, name: &str) -> Result<(), crate::error::BrokerError> {
+        self.store.put_vhost(name)?;
+        self.vhosts
+            .entry(name.to_string())
+            .or_insert_with(|| VHost::new(name, self.store.clone()));
+        Ok(())
+    }
+
+    /// Create or replace a user from its record (definitions carry the hash, not the password).
+    pub fn put_user(
+        &self,
+        user: crate::access::UserRecord,
+    ) -> Result<(), crate::error::BrokerError> {
+        self.store.put_user(&user)?;
+        self.access.put_user(user);
         Ok(())
     }
 

@@ -160,6 +160,9 @@ pub struct AuthConfig {
     pub default_vhost: String,
     /// Users refused unless they connect from a loopback address (RabbitMQ's `loopback_users`).
     pub loopback_users: Vec<String>,
+    /// A definitions file (RabbitMQ's JSON export) imported at every start; empty: none.
+    #[serde(default)]
+    pub load_definitions: PathBuf,
 }
 
 /// Values given on the command line; each overrides the file and the defaults.

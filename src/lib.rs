@@ -33,6 +33,7 @@ pub mod channel;
 pub mod codec;
 pub mod config;
 pub mod connection;
+pub mod definitions;
 pub mod error;
 pub mod exchange;
 pub mod fd;

@@ -84,6 +84,17 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let started = std::time::Instant::now();
     tracing::debug!(rss_kib = crate::memory::rss_kib(), "store opened");
     let (queues, messages) = broker.recover()?;
+    let defs = &broker.config.auth.load_definitions;
+    if !defs.as_os_str().is_empty() {
+        let text = std::fs::read_to_string(defs).map_err(|e| {
+            BrokerError::Invalid(format!("cannot read definitions {}: {e}", defs.display()))
+        })?;
+        let parsed = crate::definitions::parse(&text)
+            .map_err(|e| BrokerError::Invalid(format!("{}: {e}", defs.display())))?;
+        let done = crate::definitions::import(&broker, parsed)
+            .map_err(|e| BrokerError::Invalid(format!("{}: {e}", defs.display())))?;
+        tracing::info!(file = %defs.display(), ?done, "definitions imported");
+    }
     crate::memory::trim();
     tracing::info!(
         queues,

@@ -1,5 +1,5 @@
-//! Users and permissions in the store, in the `access` tree: `u\0NAME` -> user, and
-//! `p\0USER\0VHOST` -> permissions, as JSON (the shapes definitions files use). Flushed on
+//! Users, permissions and vhosts in the store, in the `access` tree: `u\0NAME` -> user,
+//! `p\0USER\0VHOST` -> permissions, `v\0NAME` -> a vhost; as JSON (the shapes definitions files use). Flushed on
 //! every change: they are rare, and an operator expects a created user to survive a crash.
 
 use super::{Store, StoreResult};
@@ -49,6 +49,23 @@ impl Store {
         self.access_tree()?.remove(permission_key(user, vhost))?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Record a vhost (its exchanges and queues are stored with their own records).
+    pub fn put_vhost(&self, name: &str) -> StoreResult<()> {
+        self.access_tree()?
+            .insert([b"v\0", name.as_bytes()].concat(), &b""[..])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The vhosts recorded with `put_vhost`.
+    pub fn vhost_names(&self) -> StoreResult<Vec<String>> {
+        let mut names = Vec::new();
+        for key in self.access_tree()?.scan_prefix(b"v\0").keys() {
+            names.push(String::from_utf8_lossy(&key?[2..]).into_owned());
+        }
+        Ok(names)
     }
 
     /// Every stored user and permission (records that do not decode are skipped and logged).
