@@ -28,6 +28,49 @@ pub struct UserRecord {
     pub hashing_algorithm: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub limits: UserLimits,
+}
+
+/// A user's limits (`rabbitmqctl set_user_limits`; `limits` in definitions). A negative
+/// value means no limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserLimits {
+    #[serde(
+        rename = "max-connections",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_connections: Option<i64>,
+    #[serde(
+        rename = "max-channels",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_channels: Option<i64>,
+}
+
+/// A vhost's limits (`rabbitmqctl set_vhost_limits`; the `vhost-limits` parameter in
+/// definitions). A negative value means no limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VhostLimits {
+    #[serde(
+        rename = "max-connections",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_connections: Option<i64>,
+    #[serde(
+        rename = "max-queues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_queues: Option<i64>,
+}
+
+/// A limit in force: Some(n) with n >= 0.
+pub fn limit(v: Option<i64>) -> Option<usize> {
+    v.and_then(|n| usize::try_from(n).ok())
 }
 
 fn sha256_name() -> String {
@@ -241,7 +284,15 @@ mod tests {
             password_hash: hash,
             hashing_algorithm: SHA256.into(),
             tags: vec![],
+            limits: UserLimits::default(),
         };
+        // A hash RabbitMQ 3.10.8 made for user bob, password "bob".
+        let bob = UserRecord {
+            password_hash: "kpAOiN2PhLO+V1Fkt76uWKvoH7sfzePryE+uSL57m2APgT5i".into(),
+            ..user.clone()
+        };
+        assert!(verify_password(&bob, "bob"));
+        assert!(!verify_password(&bob, "Bob"));
         assert!(verify_password(&user, "test12"));
         assert!(!verify_password(&user, "test13"));
         let fresh = UserRecord {

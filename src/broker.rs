@@ -13,6 +13,8 @@ use tokio::sync::mpsc::UnboundedSender;
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub tx: UnboundedSender<ConnEvent>,
+    /// Channels open on it (for per-user channel limits).
+    pub channels: Arc<std::sync::atomic::AtomicUsize>,
     pub peer: std::net::SocketAddr,
     pub user: String,
     pub vhost: String,
@@ -24,6 +26,8 @@ pub struct Broker {
     pub vhosts: DashMap<String, Arc<VHost>>,
     /// Users and their permissions.
     pub access: crate::access::Access,
+    /// Limits set on vhosts.
+    pub vhost_limits: DashMap<String, crate::access::VhostLimits>,
     pub connections: DashMap<u64, ConnHandle>,
     next_conn_id: AtomicU64,
     pub store: Store,
@@ -38,6 +42,7 @@ impl Broker {
         let b = Broker {
             vhosts: DashMap::new(),
             access: crate::access::Access::default(),
+            vhost_limits: DashMap::new(),
             connections: DashMap::new(),
             next_conn_id: AtomicU64::new(1),
             store,
@@ -126,6 +131,9 @@ impl Broker {
                 .entry(name.clone())
                 .or_insert_with(|| VHost::new(&name, self.store.clone()));
         }
+        for (vhost, limits) in self.store.vhost_limits()? {
+            self.vhost_limits.insert(vhost, limits);
+        }
         let (users, permissions) = self.store.load_access()?;
         if users.is_empty() {
             let auth = &self.config.auth;
@@ -155,6 +163,48 @@ impl Broker {
         Ok(())
     }
 
+    /// Set (or, with no limit in it, clear) a vhost's limits.
+    pub fn set_vhost_limits(
+        &self,
+        vhost: &str,
+        limits: crate::access::VhostLimits,
+    ) -> Result<(), crate::error::BrokerError> {
+        self.store.put_vhost_limits(vhost, &limits)?;
+        self.vhost_limits.insert(vhost.to_string(), limits);
+        Ok(())
+    }
+
+    /// Set a user's limits; false if there is no such user.
+    pub fn set_user_limits(
+        &self,
+        user: &str,
+        limits: crate::access::UserLimits,
+    ) -> Result<bool, crate::error::BrokerError> {
+        let Some(mut record) = self.access.user(user) else {
+            return Ok(false);
+        };
+        record.limits = limits;
+        self.put_user(record)?;
+        Ok(true)
+    }
+
+    /// Connections open now on `vhost` and by `user` (counted only when a limit needs it).
+    pub fn connections_of(&self, vhost: Option<&str>, user: Option<&str>) -> usize {
+        self.connections
+            .iter()
+            .filter(|c| vhost.is_none_or(|v| c.vhost == v) && user.is_none_or(|u| c.user == u))
+            .count()
+    }
+
+    /// Channels open now on `user`'s connections.
+    pub fn channels_of(&self, user: &str) -> usize {
+        self.connections
+            .iter()
+            .filter(|c| c.user == user)
+            .map(|c| c.channels.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Create or replace a user from its record (definitions carry the hash, not the password).
     pub fn put_user(
         &self,
@@ -177,6 +227,7 @@ impl Broker {
             password_hash: crate::access::hash_password(password),
             hashing_algorithm: crate::access::SHA256.to_string(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            limits: Default::default(),
         };
         self.store.put_user(&user)?;
         self.access.put_user(user);

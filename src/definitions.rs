@@ -55,6 +55,8 @@ pub struct DefUser {
     pub hashing_algorithm: Option<String>,
     #[serde(default)]
     pub tags: Option<Tags>,
+    #[serde(default)]
+    pub limits: crate::access::UserLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +169,7 @@ pub fn import(broker: &Broker, defs: Definitions) -> Result<Imported, String> {
                 .hashing_algorithm
                 .unwrap_or_else(|| crate::access::SHA256.to_string()),
             tags: u.tags.map(Tags::into_vec).unwrap_or_default(),
+            limits: u.limits,
         };
         broker.put_user(record).map_err(|e| e.to_string())?;
         done.users += 1;
@@ -229,11 +232,27 @@ pub fn import(broker: &Broker, defs: Definitions) -> Result<Imported, String> {
             })?;
         done.bindings += 1;
     }
-    if !defs.policies.is_empty() || !defs.parameters.is_empty() {
+    // Vhost limits are the one kind of parameter applied so far.
+    let mut other_parameters = 0;
+    for p in &defs.parameters {
+        let component = p.get("component").and_then(|c| c.as_str());
+        let vhost = p.get("vhost").and_then(|v| v.as_str());
+        match (component, vhost, p.get("value")) {
+            (Some("vhost-limits"), Some(vhost), Some(value)) => {
+                let limits = serde_json::from_value(value.clone())
+                    .map_err(|e| format!("vhost-limits of '{vhost}': {e}"))?;
+                broker
+                    .set_vhost_limits(vhost, limits)
+                    .map_err(|e| e.to_string())?;
+            }
+            _ => other_parameters += 1,
+        }
+    }
+    if !defs.policies.is_empty() || other_parameters > 0 {
         tracing::warn!(
             policies = defs.policies.len(),
-            parameters = defs.parameters.len(),
-            "definitions: policies and parameters are not applied yet"
+            parameters = other_parameters,
+            "definitions: policies and parameters (other than vhost limits) are not applied yet"
         );
     }
     Ok(done)

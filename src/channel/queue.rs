@@ -120,6 +120,16 @@ impl Channel {
             };
             ctx.permit(Perm::Configure, Resource::Queue, &name)?;
             if ctx.vhost.queue(&name).is_none() {
+                let limits = ctx.broker.vhost_limits.get(&ctx.vhost.name);
+                let max = limits.and_then(|l| crate::access::limit(l.max_queues));
+                if let Some(max) = max {
+                    if ctx.vhost.queue_count() >= max {
+                        return Err(AmqpError::precondition(format!(
+                            "cannot declare queue '{name}': queue limit in vhost '{}' ({max}) is reached",
+                            ctx.vhost.name
+                        )));
+                    }
+                }
                 // A new queue dead-letters through its DLX: read on the queue, write on it.
                 let dlx = d.arguments.inner().get("x-dead-letter-exchange");
                 if let Some(dlx) = dlx.and_then(crate::field::as_text) {

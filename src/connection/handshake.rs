@@ -173,6 +173,8 @@ impl Conn {
                 .on(10, 40),
             ));
         }
+        self.check_connection_limits(&vhost_name)
+            .map_err(Refused::Close)?;
         self.vhost = Some(vhost);
         self.out.method(
             0,

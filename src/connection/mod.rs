@@ -4,6 +4,7 @@
 //! immediate work, so many frames share one `write()`.
 
 mod handshake;
+mod limits;
 mod throttle;
 mod writer;
 
@@ -105,6 +106,8 @@ pub(crate) struct Conn {
     blocked: bool,
     /// Set for AMQPS clients.
     tls: Option<TlsPeer>,
+    /// How many channels are open, for per-user channel limits.
+    channel_gauge: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Read buffer of a connection that sends little.
@@ -166,6 +169,7 @@ pub async fn serve_stream(
         published: false,
         blocked: false,
         tls,
+        channel_gauge: Arc::default(),
     };
     match conn.handshake(&mut io).await {
         Ok(()) => {}
@@ -187,6 +191,7 @@ pub async fn serve_stream(
     broker.connections.insert(
         id,
         ConnHandle {
+            channels: conn.channel_gauge.clone(),
             tx: events,
             peer,
             user: conn.user.clone(),
@@ -399,7 +404,9 @@ impl Conn {
                         self.channels.len()
                     )));
                 }
+                self.check_user_channel_limit()?;
                 self.channels.insert(n, Channel::new(n));
+                self.count_channels();
                 self.out
                     .method(n, AMQPClass::Channel(ch::AMQPMethod::OpenOk(ch::OpenOk {})));
                 Ok(())
@@ -443,6 +450,7 @@ impl Conn {
             Ok(()) => {
                 if chan.is_closed() {
                     self.channels.remove(&n);
+                    self.count_channels();
                 }
                 Ok(())
             }

@@ -3,7 +3,7 @@
 //! every change: they are rare, and an operator expects a created user to survive a crash.
 
 use super::{Store, StoreResult};
-use crate::access::{PermissionRecord, UserRecord};
+use crate::access::{PermissionRecord, UserRecord, VhostLimits};
 
 fn user_key(name: &str) -> Vec<u8> {
     [b"u\0", name.as_bytes()].concat()
@@ -66,6 +66,25 @@ impl Store {
             names.push(String::from_utf8_lossy(&key?[2..]).into_owned());
         }
         Ok(names)
+    }
+
+    pub fn put_vhost_limits(&self, vhost: &str, limits: &VhostLimits) -> StoreResult<()> {
+        let json = serde_json::to_vec(limits).expect("limits serialize");
+        self.access_tree()?
+            .insert([b"l\0", vhost.as_bytes()].concat(), json)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn vhost_limits(&self) -> StoreResult<Vec<(String, VhostLimits)>> {
+        let mut out = Vec::new();
+        for item in self.access_tree()?.scan_prefix(b"l\0") {
+            let (key, value) = item?;
+            if let Ok(limits) = serde_json::from_slice(&value) {
+                out.push((String::from_utf8_lossy(&key[2..]).into_owned(), limits));
+            }
+        }
+        Ok(out)
     }
 
     /// Every stored user and permission (records that do not decode are skipped and logged).

@@ -98,6 +98,11 @@ impl VHost {
         self.exchanges.get(name).map(|e| e.clone())
     }
 
+    /// How many queues the vhost has.
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
     pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
         self.queues.get(name).map(|q| q.clone())
     }
