@@ -29,7 +29,9 @@ fn definitions() -> String {
     {{"user": "guest", "vhost": "app", "configure": ".*", "write": ".*", "read": ".*"}}
   ],
   "topic_permissions": [],
-  "parameters": [],
+  "parameters": [
+    {{"component": "vhost-limits", "name": "limits", "vhost": "app", "value": {{"max-queues": 1}}}}
+  ],
   "global_parameters": [{{"name": "internal_cluster_id", "value": "x"}}],
   "policies": [],
   "queues": [
@@ -73,6 +75,13 @@ async fn a_definitions_file_is_imported_at_every_start() {
         let ch = open(&alice).await;
         let (messages, _) = counts(&ch, "app.work").await;
         assert_eq!(messages, 0);
+        // The imported vhost limit: app.work is the one queue app may have.
+        let (code, text) =
+            refused(ch.queue_declare("more".into(), Default::default(), Default::default())).await;
+        assert_eq!(
+            (code, text.as_str()),
+            (406, "PRECONDITION_FAILED - cannot declare queue 'more': queue limit in vhost 'app' (1) is reached")
+        );
         // No permissions on "/".
         let err = within(
             10,
