@@ -26,6 +26,8 @@ pub struct Broker {
     pub vhosts: DashMap<String, Arc<VHost>>,
     /// Users and their permissions.
     pub access: crate::access::Access,
+    /// (protocol, port) of every listener: "amqp", "amqp/ssl", "http".
+    listeners: std::sync::RwLock<Vec<(&'static str, u16)>>,
     /// Limits set on vhosts.
     pub vhost_limits: DashMap<String, crate::access::VhostLimits>,
     pub connections: DashMap<u64, ConnHandle>,
@@ -43,6 +45,7 @@ impl Broker {
             vhosts: DashMap::new(),
             access: crate::access::Access::default(),
             vhost_limits: DashMap::new(),
+            listeners: Default::default(),
             connections: DashMap::new(),
             next_conn_id: AtomicU64::new(1),
             store,
@@ -174,6 +177,21 @@ impl Broker {
         Ok(())
     }
 
+    /// Record a listener once it is bound (health checks report them).
+    pub fn add_listener(&self, protocol: &'static str, port: u16) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((protocol, port));
+    }
+
+    pub fn listeners(&self) -> Vec<(&'static str, u16)> {
+        self.listeners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Set a user's limits; false if there is no such user.
     pub fn set_user_limits(
         &self,
@@ -273,6 +291,14 @@ impl Broker {
         self.store.delete_permissions(user, vhost)?;
         Ok(self.access.delete_permissions(user, vhost))
     }
+}
+
+/// This node's name, as RabbitMQ's `rabbit@HOST`: `warren@HOST`.
+pub fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("warren@{host}")
 }
 
 #[cfg(test)]

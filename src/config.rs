@@ -16,6 +16,16 @@ pub struct Config {
     pub auth: AuthConfig,
     pub resources: ResourceConfig,
     pub tls: TlsConfig,
+    pub management: ManagementConfig,
+}
+
+/// The management HTTP API (RabbitMQ's `management.tcp.port`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManagementConfig {
+    /// Port on `amqp.bind`; 0 picks a free port.
+    pub port: u16,
+    /// Serve the API at all.
+    pub enabled: bool,
 }
 
 /// The AMQP listener and the limits it negotiates.
@@ -170,6 +180,7 @@ pub struct AuthConfig {
 pub struct Overrides {
     pub amqp_port: Option<u16>,
     pub data_dir: Option<PathBuf>,
+    pub mgmt_port: Option<u16>,
 }
 
 /// A configuration problem found at startup.
@@ -194,6 +205,9 @@ impl Config {
         if let Some(port) = overrides.amqp_port {
             builder = builder.set_override("amqp.port", port as i64)?;
         }
+        if let Some(port) = overrides.mgmt_port {
+            builder = builder.set_override("management.port", port as i64)?;
+        }
         if let Some(dir) = &overrides.data_dir {
             builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
         }
@@ -213,6 +227,7 @@ impl Config {
         cfg.amqp.bind = IpAddr::from([127, 0, 0, 1]);
         cfg.amqp.port = 0;
         cfg.tls.port = 0;
+        cfg.management.port = 0;
         cfg.storage.data_dir = data_dir.into();
         cfg
     }
@@ -289,9 +304,11 @@ mod tests {
         let o = Overrides {
             amqp_port: Some(0),
             data_dir: Some("/tmp/x".into()),
+            mgmt_port: Some(15999),
         };
         let c = Config::load(None, &o).unwrap();
         assert_eq!(c.amqp.port, 0);
+        assert_eq!(c.management.port, 15999);
         assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
     }
 

@@ -40,6 +40,7 @@ pub mod fd;
 pub mod field;
 pub mod memory;
 pub mod message;
+pub mod mgmt;
 pub mod queue;
 pub mod server;
 pub mod store;

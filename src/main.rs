@@ -19,6 +19,9 @@ struct Cli {
     /// AMQP port (0 picks a free port and logs it).
     #[arg(long)]
     amqp_port: Option<u16>,
+    /// Management HTTP API port (0 picks a free port and logs it).
+    #[arg(long)]
+    mgmt_port: Option<u16>,
     /// Directory for durable state.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let overrides = Overrides {
         amqp_port: cli.amqp_port,
         data_dir: cli.data_dir,
+        mgmt_port: cli.mgmt_port,
     };
     let cfg = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,

@@ -20,11 +20,18 @@ pub struct ServerHandle {
     accept: tokio::task::JoinHandle<()>,
     /// The AMQPS listener, when TLS is configured.
     tls: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The management HTTP API, when enabled.
+    mgmt: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl ServerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the management API listens, when enabled.
+    pub fn mgmt_addr(&self) -> Option<SocketAddr> {
+        self.mgmt.as_ref().map(|(a, _)| *a)
     }
 
     /// Where the AMQPS listener listens, when TLS is configured.
@@ -42,6 +49,9 @@ impl ServerHandle {
         let _ = self.accept.await;
         if let Some((_, accept)) = self.tls {
             let _ = accept.await;
+        }
+        if let Some((_, api)) = self.mgmt {
+            let _ = api.await;
         }
         // Aborted connection tasks drop their references on the runtime a moment later: wait
         // for them, so that the store (and its lock on the data directory) is released when
@@ -80,7 +90,20 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         }
         None => None,
     };
+    let mgmt_listener = if config.management.enabled {
+        let l = bind(config.amqp.bind, config.management.port).await?;
+        Some((l.local_addr()?, l))
+    } else {
+        None
+    };
     let broker = Broker::new(config, store);
+    broker.add_listener("amqp", addr.port());
+    if let Some((a, _, _)) = &tls {
+        broker.add_listener("amqp/ssl", a.port());
+    }
+    if let Some((a, _)) = &mgmt_listener {
+        broker.add_listener("http", a.port());
+    }
     let started = std::time::Instant::now();
     tracing::debug!(rss_kib = crate::memory::rss_kib(), "store opened");
     let (queues, messages) = broker.recover()?;
@@ -109,8 +132,18 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let accept = tokio::spawn(accept_loop(listener, None, broker.clone(), stop_rx.clone()));
     let tls = tls.map(|(tls_addr, l, acceptor)| {
         tracing::info!("AMQPS (TLS) listener started on {tls_addr}");
-        let task = tokio::spawn(accept_loop(l, Some(acceptor), broker.clone(), stop_rx));
+        let task = tokio::spawn(accept_loop(
+            l,
+            Some(acceptor),
+            broker.clone(),
+            stop_rx.clone(),
+        ));
         (tls_addr, task)
+    });
+    let mgmt = mgmt_listener.map(|(mgmt_addr, l)| {
+        tracing::info!("Management API started on {mgmt_addr}");
+        let task = tokio::spawn(crate::mgmt::serve(l, broker.clone(), stop_rx.clone()));
+        (mgmt_addr, task)
     });
     tracing::info!("Server startup complete; AMQP listening on {addr}");
     Ok(ServerHandle {
@@ -119,6 +152,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         stop,
         accept,
         tls,
+        mgmt,
     })
 }
 

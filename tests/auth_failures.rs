@@ -58,7 +58,7 @@ async fn no_password_reaches_the_log() {
     }
     let dir = TempDir::new();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--data-dir"])
+        .args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
         .arg(&dir.path)
         .env("WARREN_LOG", "trace")
         .stdout(Stdio::piped())

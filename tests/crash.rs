@@ -64,7 +64,7 @@ fn check(body: &[u8]) -> Option<u64> {
 
 async fn start(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--data-dir"])
+        .args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -41,7 +41,7 @@ impl Rng {
 
 async fn start(dir: &std::path::Path) -> (Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--data-dir"])
+        .args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

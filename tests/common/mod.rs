@@ -77,6 +77,11 @@ impl TestBroker {
     }
 
     /// The in-process broker's state (None against an external broker).
+    /// Where the in-process broker's management API listens.
+    pub fn mgmt_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(|h| h.mgmt_addr())
+    }
+
     /// Where the in-process broker's AMQPS listener listens, when TLS is configured.
     pub fn broker_handle_tls_addr(&self) -> Option<std::net::SocketAddr> {
         self.handle.as_ref().and_then(|h| h.tls_addr())

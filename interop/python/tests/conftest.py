@@ -179,7 +179,7 @@ def _spawn_warren(binary, data_dir, port, extra=()):
     env.setdefault("NO_COLOR", "1")
     env.setdefault("RUST_LOG_STYLE", "never")
     proc = subprocess.Popen(
-        [str(binary), "--amqp-port", str(port), "--data-dir", data_dir, *extra],
+        [str(binary), "--amqp-port", str(port), "--mgmt-port", "0", "--data-dir", data_dir, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
