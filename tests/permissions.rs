@@ -272,8 +272,10 @@ async fn every_method_checks_the_users_permissions() {
         ("amq.direct", "amq.direct"),
     ] {
         let ch = open(&conn).await;
+        // A consumer (on a queue bob may read) sees the channel close.
+        let mut w = consume(&ch, "bob-q", "", BasicConsumeOptions::default()).await;
         publish(&ch, x, "bob-q", b"m").await;
-        assert_eq!(probe(&ch).await, refused("exchange", shown));
+        assert_eq!(closed_with(&mut w).await, refused("exchange", shown));
     }
     assert_eq!(
         denied(&conn, |c| async move {
