@@ -44,5 +44,6 @@ pub mod mgmt;
 pub mod queue;
 pub mod server;
 pub mod store;
+pub mod timer;
 pub mod tls;
 pub mod vhost;

@@ -9,9 +9,7 @@ mod support;
 use amq_protocol::frame::{AMQPFrame, ProtocolVersion};
 use common::*;
 use raw::{start_ok, Raw};
-use std::process::Stdio;
 use support::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_failed_logins_is_refused_while_a_healthy_client_works() {
@@ -57,28 +55,11 @@ async fn no_password_reaches_the_log() {
         return; // reads the log of a warren child process
     }
     let dir = TempDir::new();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
-        .arg(&dir.path)
-        .env("WARREN_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn warren");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let port: u16 = within(30, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.push(line.clone());
-            if line.contains("Server startup complete") {
-                let addr = line.rsplit("listening on ").next().unwrap().trim();
-                return addr.rsplit(':').next().unwrap().parse().unwrap();
-            }
-        }
-        panic!("warren exited before it was ready");
-    })
-    .await;
+    let ChildBroker {
+        mut child,
+        port,
+        log,
+    } = spawn_warren(&dir.path, &[("WARREN_LOG", "trace")]).await;
     let url = |pass: &str| format!("amqp://guest:{pass}@127.0.0.1:{port}/%2f");
     // A refused login, and a good one.
     assert!(
@@ -90,11 +71,17 @@ async fn no_password_reaches_the_log() {
         .await
         .expect("guest logs in");
     let _ = conn.close(200, "bye".into()).await;
+    // Until the refusal has been logged, then the log is complete enough to judge.
+    eventually(10, || async {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("login refused"))
+            .then_some(())
+    })
+    .await;
     child.kill().await.unwrap();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push(line);
-    }
-    let all = log.join("\n");
+    let all = log.lock().unwrap().join("\n");
     assert!(
         all.contains("login refused"),
         "the refusal is logged:\n{all}"

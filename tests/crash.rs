@@ -14,11 +14,9 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use std::collections::{HashSet, VecDeque};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const QUEUE: &str = "crash-test";
 
@@ -63,28 +61,11 @@ fn check(body: &[u8]) -> Option<u64> {
 }
 
 async fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn warren");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = within(30, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("Server startup complete") {
-                let addr = line.rsplit("listening on ").next().unwrap().trim();
-                return addr.rsplit(':').next().unwrap().to_string();
-            }
-        }
-        panic!("warren exited before it was ready");
-    })
-    .await;
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("amqp://guest:guest@127.0.0.1:{port}/%2f"))
+    let w = spawn_warren(dir, &[]).await;
+    (
+        w.child,
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", w.port),
+    )
 }
 
 /// Publish from `next_id` on until the broker dies; confirmed ids go to `confirmed`.

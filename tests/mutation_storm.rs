@@ -17,12 +17,11 @@ use common::*;
 use lapin::options::*;
 use lapin::BasicProperties;
 use raw::{declare, encode, header, method, start_ok};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Child;
 
 struct Rng(u64);
 
@@ -40,27 +39,8 @@ impl Rng {
 }
 
 async fn start(dir: &std::path::Path) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn warren");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = within(30, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("Server startup complete") {
-                let addr = line.rsplit("listening on ").next().unwrap().trim();
-                return addr.rsplit(':').next().unwrap().parse().unwrap();
-            }
-        }
-        panic!("warren exited before it was ready");
-    })
-    .await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
+    let w = spawn_warren(dir, &[]).await;
+    (w.child, w.port)
 }
 
 fn rss_kib(pid: u32) -> u64 {

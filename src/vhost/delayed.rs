@@ -15,9 +15,8 @@ use crate::error::AmqpResult;
 use crate::exchange::Exchange;
 use crate::message::Message;
 use amq_protocol::types::{AMQPValue, FieldTable};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The longest delay honoured (Erlang's timer limit, which the plugin applies); a longer one
@@ -218,92 +217,16 @@ impl VHost {
     }
 }
 
-struct Wake {
-    at: Instant,
-    due: u64,
-    seq: u64,
-    vhost: Weak<VHost>,
-}
-
-impl PartialEq for Wake {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Wake {}
-impl PartialOrd for Wake {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Wake {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
-
-#[derive(Default)]
-struct Timer {
-    heap: Mutex<(BinaryHeap<Reverse<Wake>>, u64)>,
-    wake: Condvar,
-}
-
-fn timer() -> &'static Timer {
-    static TIMER: OnceLock<&'static Timer> = OnceLock::new();
-    TIMER.get_or_init(|| {
-        let t: &'static Timer = Box::leak(Box::default());
-        let spawned = std::thread::Builder::new()
-            .name("warren-delayed".into())
-            .spawn(move || run(t));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the delayed-message thread");
-        }
-        t
-    })
-}
+static RELEASE: crate::timer::Timer = crate::timer::Timer::new("warren-delayed");
 
 /// Wake `vhost` when the wall clock reaches `due` (ms since the epoch).
 fn schedule(due: u64, vhost: Weak<VHost>) {
     let wait = Duration::from_millis(due).saturating_sub(since_epoch());
-    let t = timer();
-    let mut h = t.heap.lock().unwrap_or_else(|p| p.into_inner());
-    h.1 += 1;
-    let seq = h.1;
-    h.0.push(Reverse(Wake {
-        at: Instant::now() + wait,
-        due,
-        seq,
-        vhost,
-    }));
-    t.wake.notify_one();
-}
-
-fn run(t: &'static Timer) {
-    let mut h = t.heap.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        let now = Instant::now();
-        match h.0.peek() {
-            None => h = t.wake.wait(h).unwrap_or_else(|p| p.into_inner()),
-            Some(Reverse(w)) if w.at > now => {
-                let d = w.at - now;
-                h = t
-                    .wake
-                    .wait_timeout(h, d)
-                    .map(|r| r.0)
-                    .unwrap_or_else(|p| p.into_inner().0);
-            }
-            Some(_) => {
-                let Some(Reverse(w)) = h.0.pop() else {
-                    continue;
-                };
-                drop(h);
-                if let Some(v) = w.vhost.upgrade() {
-                    v.release_due(w.due);
-                }
-                h = t.heap.lock().unwrap_or_else(|p| p.into_inner());
-            }
+    RELEASE.schedule(Instant::now() + wait, move || {
+        if let Some(v) = vhost.upgrade() {
+            v.release_due(due);
         }
-    }
+    });
 }
 
 #[cfg(test)]

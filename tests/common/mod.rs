@@ -173,6 +173,50 @@ where
     }
 }
 
+/// A warren child process (the built binary), its AMQP port, and its log so far (stdout,
+/// read continuously so the child never blocks on a full pipe).
+pub struct ChildBroker {
+    pub child: tokio::process::Child,
+    pub port: u16,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Start `warren --amqp-port 0 --mgmt-port 0 --data-dir DIR` with `env` and wait until it is
+/// ready.
+pub async fn spawn_warren(dir: &std::path::Path, env: &[(&str, &str)]) -> ChildBroker {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_warren"));
+    cmd.args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn warren");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let port = within(30, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.lock().unwrap().push(line.clone());
+            if line.contains("Server startup complete") {
+                let addr = line.rsplit("listening on ").next().unwrap().trim();
+                return addr.rsplit(':').next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("warren exited before it was ready");
+    })
+    .await;
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    ChildBroker { child, port, log }
+}
+
 /// A unique name for a queue or exchange, so tests against a shared broker do not collide.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
