@@ -7,7 +7,7 @@
 //! - [`codec`]: frames on the wire, on top of amq-protocol's method and header parsers.
 //! - [`connection`]: one task per socket: handshake, tune, heartbeats, the channel table.
 //! - [`channel`]: per-channel state and one handler file per AMQP class.
-//! - [`broker`]: the registries shared by all connections (vhosts, users).
+//! - [`broker`]: the registries shared by all connections (vhosts, users, limits, listeners).
 //! - [`vhost`]: exchanges and queues of one virtual host, and the publish entry point.
 //! - [`exchange`]: one small file per exchange type, routing is pure.
 //! - [`queue`]: messages, consumers, credit and dispatch.
@@ -15,6 +15,13 @@
 //! - [`store`]: everything that touches sled, and the segment files holding large bodies.
 //! - [`memory`]: resident size, and handing freed heap pages back to the system.
 //! - [`error`]: AMQP errors and where they close.
+//! - [`access`]: users, password hashes, permissions and limits; [`definitions`]: importing
+//!   RabbitMQ's JSON definitions.
+//! - [`alarm`]: memory and disk alarms that block publishers.
+//! - [`tls`]: the AMQPS acceptor (rustls) and client-certificate names.
+//! - [`mgmt`]: the management HTTP API (axum).
+//! - [`timer`]: the timer threads of queue expiry and delayed messages.
+//! - [`fd`]: the open-files limit.
 //!
 //! # Data path
 //!
