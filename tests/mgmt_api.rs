@@ -4,6 +4,7 @@
 //! the wire. In-process broker only.
 
 mod common;
+mod support;
 
 use common::*;
 use serde_json::{json, Value};
@@ -343,5 +344,172 @@ async fn health_checks() {
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["alarms"][0]["resource"], "memory");
     broker.alarms.set_memory_limit(u64::MAX);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn queues_and_exchanges_are_declared_and_deleted_as_rabbitmq_answers() {
+    let b = TestBroker::start().await;
+    if b.broker().is_none() {
+        return;
+    }
+    // rabbitmqadmin v1 sends booleans as strings.
+    let q = json!({"auto_delete": "false", "durable": "true", "arguments": {}, "name": "hdr.test", "vhost": "/"});
+    assert_eq!(
+        http(
+            &b,
+            "PUT",
+            "/api/queues/%2F/hdr.test",
+            GUEST,
+            Some(q.clone())
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        http(&b, "PUT", "/api/queues/%2F/hdr.test", GUEST, Some(q))
+            .await
+            .status,
+        204
+    );
+    let r = http(
+        &b,
+        "PUT",
+        "/api/queues/%2F/hdr.test",
+        GUEST,
+        Some(json!({"durable": false})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            400,
+            json!({"error": "bad_request", "reason": "inequivalent arg 'durable' for queue 'hdr.test' in vhost '/': received 'false' but current is 'true'"})
+        )
+    );
+    // A message makes it non-empty.
+    let conn = b.connect().await;
+    let ch = support::open(&conn).await;
+    support::publish(&ch, "", "hdr.test", b"m").await;
+    support::wait_ready(&ch, "hdr.test", 1).await;
+    let r = http(
+        &b,
+        "DELETE",
+        "/api/queues/%2F/hdr.test?if-empty=true",
+        GUEST,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            400,
+            json!({"error": "bad_request", "reason": "queue 'hdr.test' in vhost '/' not empty"})
+        )
+    );
+    assert_eq!(
+        http(
+            &b,
+            "DELETE",
+            "/api/queues/%2F/hdr.test/contents",
+            GUEST,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(support::counts(&ch, "hdr.test").await, (0, 0));
+    assert_eq!(
+        http(
+            &b,
+            "DELETE",
+            "/api/queues/%2F/hdr.test?if-empty=true",
+            GUEST,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    let r = http(&b, "DELETE", "/api/queues/%2F/hdr.test", GUEST, None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            404,
+            json!({"error": "Object Not Found", "reason": "Not Found"})
+        )
+    );
+    // %2E is a dot (rabbitmqadmin v2).
+    let x = json!({"type": "topic", "durable": true, "auto_delete": false, "arguments": {}});
+    assert_eq!(
+        http(
+            &b,
+            "PUT",
+            "/api/exchanges/%2F/v2%2Ex",
+            GUEST,
+            Some(x.clone())
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        http(&b, "PUT", "/api/exchanges/%2F/v2.x", GUEST, Some(x))
+            .await
+            .status,
+        204
+    );
+    let r = http(
+        &b,
+        "PUT",
+        "/api/exchanges/%2F/v2.x",
+        GUEST,
+        Some(json!({"type": "fanout"})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("inequivalent arg 'type' for exchange 'v2.x'"),
+        "{}",
+        r.body
+    );
+    let passive = lapin::options::ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    within(
+        5,
+        ch.exchange_declare(
+            "v2.x".into(),
+            lapin::ExchangeKind::Topic,
+            passive,
+            Default::default(),
+        ),
+    )
+    .await
+    .expect("declared over HTTP, seen over AMQP");
+    assert_eq!(
+        http(&b, "DELETE", "/api/exchanges/%2F/v2.x", GUEST, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        http(&b, "DELETE", "/api/exchanges/%2F/v2.x", GUEST, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        http(&b, "PUT", "/api/queues/nope/q", GUEST, None)
+            .await
+            .status,
+        404
+    );
     b.stop().await;
 }

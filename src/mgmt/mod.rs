@@ -1,11 +1,12 @@
 //! The management HTTP API, as RabbitMQ's management plugin answers it (status codes, JSON
 //! field names, error bodies recorded from 3.10.8): basic authentication with the users of
-//! the broker, access by tag, health checks, and users, permissions and vhosts. The listing
-//! endpoints with message statistics (overview, queues, exchanges, connections) are not here
-//! yet.
+//! the broker, access by tag, health checks, users, permissions and vhosts, declaring and
+//! deleting queues and exchanges. The listing endpoints with message statistics (overview,
+//! queues, exchanges, connections) are not here yet.
 
 mod access;
 mod health;
+mod topology;
 
 use crate::broker::Broker;
 use axum::extract::{Request, State};
@@ -61,7 +62,7 @@ impl ApiError {
         }
     }
 
-    fn not_authorised(reason: &str) -> ApiError {
+    pub fn not_authorised(reason: &str) -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "not_authorised",
@@ -166,6 +167,18 @@ pub fn router(broker: Arc<Broker>) -> Router {
                 .delete(access::delete_permission),
         )
         .route("/api/vhosts/{name}", put(access::put_vhost))
+        .route(
+            "/api/queues/{vhost}/{name}",
+            put(topology::put_queue).delete(topology::delete_queue),
+        )
+        .route(
+            "/api/queues/{vhost}/{name}/contents",
+            axum::routing::delete(topology::purge_queue),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}",
+            put(topology::put_exchange).delete(topology::delete_exchange),
+        )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))
         .route(
