@@ -272,3 +272,50 @@ async fn qos_raised_later_releases_more_messages() {
     second.next().await;
     wait_ready(&ch, &q, 0).await;
 }
+
+/// Consumer priorities beyond 32 bits order as the largest, not wrapped: the consumer with
+/// `x-priority` 2^32 gets every message before the one with 5.
+#[tokio::test]
+async fn a_64_bit_consumer_priority_is_not_wrapped() {
+    let b = TestBroker::start().await;
+    let conn = b.connect().await;
+    let ch = open(&conn).await;
+    let q = unique("prio64");
+    queue(&ch, &q).await;
+    let with_priority = |p: lapin::types::AMQPValue| {
+        let mut t = lapin::types::FieldTable::default();
+        t.insert("x-priority".into(), p);
+        t
+    };
+    let low = within(
+        5,
+        ch.basic_consume(
+            q.as_str().into(),
+            "low".into(),
+            BasicConsumeOptions::default(),
+            with_priority(lapin::types::AMQPValue::LongInt(5)),
+        ),
+    )
+    .await
+    .unwrap();
+    let mut low = inbox(low);
+    let high = within(
+        5,
+        ch.basic_consume(
+            q.as_str().into(),
+            "high".into(),
+            BasicConsumeOptions::default(),
+            with_priority(lapin::types::AMQPValue::LongLongInt(1 << 32)),
+        ),
+    )
+    .await
+    .unwrap();
+    let mut high = inbox(high);
+    for i in 0..3u8 {
+        publish(&ch, "", &q, &[i]).await;
+    }
+    for i in 0..3u8 {
+        assert_eq!(high.next().await.data, vec![i]);
+    }
+    assert_eq!(low.ready(), 0);
+}

@@ -199,12 +199,16 @@ impl Channel {
         }
         let priority = match c.arguments.inner().get("x-priority") {
             None => 0,
-            Some(v) => crate::field::as_i64(v).ok_or_else(|| {
-                AmqpError::precondition(format!(
-                    "invalid arg 'x-priority' for queue '{name}' in vhost '{}'",
-                    ctx.vhost.name
-                ))
-            })? as i32,
+            Some(v) => crate::field::as_i64(v)
+                .ok_or_else(|| {
+                    AmqpError::precondition(format!(
+                        "invalid arg 'x-priority' for queue '{name}' in vhost '{}'",
+                        ctx.vhost.name
+                    ))
+                })?
+                // Priorities beyond the 32-bit range order as its ends (a cast would wrap 2^32
+                // to 0).
+                .clamp(i32::MIN.into(), i32::MAX.into()) as i32,
         };
         let own_timeout =
             crate::vhost::validate_consume_args(&c.arguments, &name, &ctx.vhost.name)?;
