@@ -99,9 +99,13 @@ async fn a_queue_with_a_consumer_does_not_expire_and_the_timer_restarts_when_it_
     let conn = b.connect().await;
     let ch = open(&conn).await;
     let q = unique("expires-consumed");
+    let unused = unique("expires-unused");
     declare(&ch, &q, 300, false).await;
     let _inbox = consume(&ch, &q, "c", BasicConsumeOptions::default()).await;
-    tokio::time::sleep(Duration::from_millis(700)).await; // longer than x-expires
+    // A twin declared after it with the same x-expires and no consumer: once it is gone, the
+    // consumed queue has outlived its x-expires.
+    declare(&ch, &unused, 300, false).await;
+    gone(&conn, &unused).await;
     assert_eq!(counts(&ch, &q).await, (0, 1));
     within(
         5,
@@ -138,14 +142,17 @@ async fn a_durable_queue_expires_from_the_store_too_and_its_timer_restarts_with_
     let ch = open(&conn).await;
     declare(&ch, "expires-durable", 1500, true).await;
     declare(&ch, "expires-kept", 60_000, true).await;
+    // Clocks: queues declared now with x-expires 1000 ms; once one is gone, 1 s has passed.
+    declare(&ch, "clock-before", 1000, false).await;
+    gone(&conn, "clock-before").await; // most of expires-durable's TTL
     drop(conn);
-    tokio::time::sleep(Duration::from_millis(1000)).await; // most of its TTL
     let b = b.restart().await;
     let conn = b.connect().await;
+    let ch = open(&conn).await;
+    declare(&ch, "clock-after", 1000, false).await;
+    gone(&conn, "clock-after").await;
     // The timer started again at the restart: still there 1 s later (2 s after creation).
-    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(exists(&conn, "expires-durable").await);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
     gone(&conn, "expires-durable").await;
     drop(conn);
     let b = b.restart().await;
