@@ -101,6 +101,11 @@ impl Alarms {
         }
     }
 
+    /// Bytes free where the data directory is, when known.
+    pub fn disk_free(&self) -> Option<u64> {
+        free_disk(&self.data_dir)
+    }
+
     /// One measurement.
     pub fn check(&self) {
         let used = crate::memory::rss_kib() * 1024;

@@ -18,6 +18,8 @@ pub struct ConnHandle {
     pub peer: std::net::SocketAddr,
     pub user: String,
     pub vhost: String,
+    /// What the management API shows of it.
+    pub info: Arc<crate::connection::info::ConnInfo>,
 }
 
 #[derive(Debug)]
@@ -37,6 +39,10 @@ pub struct Broker {
     pub alarms: Arc<crate::alarm::Alarms>,
     /// One permit per client connection when `amqp.connection_max` is set.
     pub connection_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Connections and channels opened and closed.
+    pub churn: crate::stats::Churn,
+    /// When the broker started (the nodes' `uptime`).
+    pub started: std::time::Instant,
 }
 
 impl Broker {
@@ -54,6 +60,8 @@ impl Broker {
                 n => Some(Arc::new(tokio::sync::Semaphore::new(n))),
             },
             alarms: crate::alarm::Alarms::new(&config.resources, config.storage.data_dir.clone()),
+            churn: Default::default(),
+            started: std::time::Instant::now(),
             config,
         };
         let vh = b.config.auth.default_vhost.clone();

@@ -26,6 +26,8 @@ pub struct ManagementConfig {
     pub port: u16,
     /// Serve the API at all.
     pub enabled: bool,
+    /// Milliseconds between samples of message rates.
+    pub collect_statistics_interval: u64,
 }
 
 /// The AMQP listener and the limits it negotiates.

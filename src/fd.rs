@@ -27,3 +27,21 @@ pub fn raise_limit(want: u64) -> u64 {
     }
     lim.rlim_cur
 }
+
+/// The soft open-files limit in force.
+pub fn limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed by pointer, which lives on this frame.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    lim.rlim_cur
+}
+
+/// Open file descriptors of this process (entries of /proc/self/fd; 0 where there is none).
+pub fn used() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}

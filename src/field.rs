@@ -54,6 +54,44 @@ pub fn same_value(a: &AMQPValue, b: &AMQPValue) -> bool {
     a == b
 }
 
+/// A field value as the management API shows it in JSON (arguments, client properties,
+/// headers): numbers as numbers, strings as text, tables as objects, arrays as arrays,
+/// timestamps as integers, void as null.
+pub fn to_json(v: &AMQPValue) -> serde_json::Value {
+    use serde_json::Value;
+    if let Some(i) = as_i64(v) {
+        return i.into();
+    }
+    if let Some(t) = as_text(v) {
+        return t.into();
+    }
+    match v {
+        AMQPValue::Boolean(b) => (*b).into(),
+        AMQPValue::Float(f) => {
+            serde_json::Number::from_f64(*f as f64).map_or(Value::Null, Value::Number)
+        }
+        AMQPValue::Double(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        AMQPValue::DecimalValue(d) => {
+            let f = d.value as f64 / 10f64.powi(d.scale as i32);
+            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+        }
+        AMQPValue::Timestamp(t) => (*t).into(),
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(to_json).collect()),
+        AMQPValue::FieldTable(t) => table_json(t),
+        _ => Value::Null,
+    }
+}
+
+/// A field table as a JSON object.
+pub fn table_json(t: &amq_protocol::types::FieldTable) -> serde_json::Value {
+    serde_json::Value::Object(
+        t.inner()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

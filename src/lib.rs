@@ -50,6 +50,7 @@ pub mod message;
 pub mod mgmt;
 pub mod queue;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod timer;
 pub mod tls;

@@ -129,6 +129,10 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(housekeeping(stop_rx.clone()));
     tokio::spawn(broker.alarms.clone().run(stop_rx.clone()));
+    tokio::spawn(crate::stats::run_sampler(
+        Arc::downgrade(&broker),
+        stop_rx.clone(),
+    ));
     let accept = tokio::spawn(accept_loop(listener, None, broker.clone(), stop_rx.clone()));
     let tls = tls.map(|(tls_addr, l, acceptor)| {
         tracing::info!("AMQPS (TLS) listener started on {tls_addr}");
@@ -259,9 +263,26 @@ async fn serve_tls(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .and_then(|leaf| crate::tls::common_name(leaf));
+    let protocol = match stream.get_ref().1.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "tlsv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "tlsv1.2",
+        _ => "tls",
+    };
+    let local = stream.get_ref().0.local_addr().unwrap_or(peer);
     let (read, write) = tokio::io::split(stream);
-    let tls = connection::TlsPeer { cert_user };
-    connection::serve_stream(broker, Box::new(read), Box::new(write), peer, Some(tls)).await;
+    let tls = connection::TlsPeer {
+        cert_user,
+        protocol: protocol.to_string(),
+    };
+    connection::serve_stream(
+        broker,
+        Box::new(read),
+        Box::new(write),
+        peer,
+        local,
+        Some(tls),
+    )
+    .await;
 }
 
 /// Run until SIGTERM or SIGINT, then shut down gracefully.

@@ -120,9 +120,15 @@ impl Channel {
             tx.publishes.push((x, msg, mandatory));
             return Ok(());
         }
+        self.info.stats.publish.inc();
         let routed = ctx.vhost.publish(&x, msg.clone())?;
-        if routed.unroutable() && mandatory {
-            self.basic_return(ctx, &msg);
+        if routed.unroutable() {
+            if mandatory {
+                self.info.stats.return_unroutable.inc();
+                self.basic_return(ctx, &msg);
+            } else {
+                self.info.stats.drop_unroutable.inc();
+            }
         }
         if let Some(c) = &mut self.confirm {
             let seq = c.published();
@@ -277,6 +283,8 @@ impl Channel {
             )));
         }
         let Some((entry, remaining)) = q.get(g.no_ack) else {
+            self.info.stats.get_empty.inc();
+            q.stats.get_empty.inc();
             ctx.out.method(
                 self.id,
                 AMQPClass::Basic(b::AMQPMethod::GetEmpty(b::GetEmpty {})),
@@ -285,6 +293,16 @@ impl Channel {
         };
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
+        for stats in [&self.info.stats, &q.stats] {
+            if g.no_ack {
+                stats.get_no_ack.inc();
+            } else {
+                stats.get.inc();
+            }
+            if entry.redelivered {
+                stats.redeliver.inc();
+            }
+        }
         let m = entry.wire().clone();
         ctx.out.method(
             self.id,
@@ -363,6 +381,10 @@ impl Channel {
         let (groups, from_consumers) = super::group(items.into_iter());
         self.limit.release(from_consumers);
         for (q, tag, n) in &groups {
+            if how == Settle::Ack {
+                self.info.stats.ack.add(n.len() as u64);
+                q.stats.ack.add(n.len() as u64);
+            }
             let key = tag.as_ref().map(|t| self.key(conn, t));
             q.settle(key.as_ref(), n, how == Settle::Drop);
         }

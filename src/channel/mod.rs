@@ -13,6 +13,7 @@ pub use tx::COMMIT_SEQ;
 
 use crate::broker::Broker;
 use crate::codec::{ContentHeader, OutBuf};
+use crate::connection::info::ChannelInfo;
 use crate::connection::{ClientCaps, ConnEvent};
 use crate::error::{AmqpError, AmqpResult};
 use crate::queue::{ChannelLimit, Consumer, ConsumerKey, Entry, Queue, Returned, IN_FLIGHT_MAX};
@@ -114,6 +115,8 @@ pub struct Channel {
     stale: BTreeSet<u64>,
     /// No unacked delivery times out before this (a lower bound).
     next_deadline: Option<Instant>,
+    /// What the management API sees of this channel.
+    info: Arc<ChannelInfo>,
 }
 
 impl Channel {
@@ -135,7 +138,41 @@ impl Channel {
             reply: None,
             stale: BTreeSet::new(),
             next_deadline: None,
+            info: Arc::new(ChannelInfo::new(id)),
         }
+    }
+
+    pub fn info(&self) -> &Arc<ChannelInfo> {
+        &self.info
+    }
+
+    /// Copy the levels the management API shows into `info` (after each method).
+    pub fn refresh_info(&self) {
+        let i = &self.info;
+        let set = |l: &crate::stats::Level, v: usize| l.store(v as u32, Ordering::Relaxed);
+        set(&i.unacked, self.unacked.len());
+        set(
+            &i.consumers,
+            self.consumers.len() + usize::from(self.reply.is_some()),
+        );
+        set(&i.prefetch, self.consumer_prefetch as usize);
+        i.global_prefetch.store(
+            self.limit.prefetch.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        i.confirm.store(self.confirm.is_some(), Ordering::Relaxed);
+        set(
+            &i.unconfirmed,
+            self.confirm.as_ref().map_or(0, |c| c.pending()),
+        );
+        i.transactional.store(self.tx.is_some(), Ordering::Relaxed);
+        let (publishes, settles) = self.tx.as_ref().map_or((0, 0), |t| {
+            (t.publishes.len(), t.settles.iter().map(|s| s.0.len()).sum())
+        });
+        set(&i.uncommitted, publishes);
+        set(&i.acks_uncommitted, settles);
+        i.last_active
+            .store(crate::stats::now_ms(), Ordering::Relaxed);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -319,6 +356,16 @@ impl Channel {
         };
         let dtag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
+        for stats in [&self.info.stats, &queue.stats] {
+            if no_ack {
+                stats.deliver_no_ack.inc();
+            } else {
+                stats.deliver.inc();
+            }
+            if entry.redelivered {
+                stats.redeliver.inc();
+            }
+        }
         let m = entry.wire();
         out.deliver(
             self.id,
@@ -337,6 +384,9 @@ impl Channel {
                 consumer: Some(tag.clone()),
                 deadline: limit.and_then(|l| l.deadline(now)),
             });
+            self.info
+                .unacked
+                .store(self.unacked.len() as u32, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -370,7 +420,9 @@ impl Channel {
     /// Confirms owed to the publisher, written once per batch of input.
     pub fn flush_confirms(&mut self, out: &mut OutBuf) {
         if let Some(c) = &mut self.confirm {
+            let before = c.confirmed();
             c.flush(self.id, out);
+            self.info.stats.confirm.add(c.confirmed() - before);
         }
     }
 }

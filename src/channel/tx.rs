@@ -32,6 +32,16 @@ impl Confirms {
         self.last
     }
 
+    /// Publishes confirmed (acked or nacked) so far.
+    pub(super) fn confirmed(&self) -> u64 {
+        self.acked
+    }
+
+    /// Publishes not confirmed yet.
+    pub(super) fn pending(&self) -> usize {
+        (self.last - self.acked) as usize
+    }
+
     /// Publish `seq` must not be confirmed before the store says it is durable.
     pub(super) fn wait_for_disk(&mut self, seq: u64) {
         self.waiting.push_back(seq);
@@ -150,9 +160,15 @@ impl Channel {
                 };
                 let mut ticket = None;
                 for (x, msg, mandatory) in buf.publishes {
+                    self.info.stats.publish.inc();
                     let routed = ctx.vhost.publish(&x, msg.clone())?;
-                    if routed.unroutable() && mandatory {
-                        self.basic_return(ctx, &msg);
+                    if routed.unroutable() {
+                        if mandatory {
+                            self.info.stats.return_unroutable.inc();
+                            self.basic_return(ctx, &msg);
+                        } else {
+                            self.info.stats.drop_unroutable.inc();
+                        }
                     }
                     ticket = routed.ticket.or(ticket);
                 }

@@ -105,6 +105,8 @@ impl Conn {
             other => return Err(out_of_order(&other)),
         };
         self.read_client_properties(&start_ok.client_properties);
+        self.client_properties = crate::field::table_json(&start_ok.client_properties);
+        self.auth_mechanism = start_ok.mechanism.to_string();
         // None: the password is not asked for (EXTERNAL: the certificate vouches for the user).
         let (user, pass) = match (start_ok.mechanism.as_str(), &external) {
             ("EXTERNAL", Some(cert_user)) => (cert_user.clone(), None),

@@ -58,8 +58,12 @@ impl Conn {
     }
 
     /// Publish the number of open channels for the limits of other connections.
+    /// Open channels changed: update the count limits check and the list others see.
     pub(super) fn count_channels(&self) {
         self.channel_gauge
             .store(self.channels.len(), Ordering::Relaxed);
+        let mut infos: Vec<_> = self.channels.values().map(|c| c.info().clone()).collect();
+        infos.sort_by_key(|c| c.number);
+        *self.info.channels.lock().unwrap_or_else(|e| e.into_inner()) = infos;
     }
 }

@@ -4,11 +4,13 @@
 //! immediate work, so many frames share one `write()`.
 
 mod handshake;
+pub mod info;
+mod lifecycle;
 mod limits;
 mod throttle;
 mod writer;
 
-use crate::broker::{Broker, ConnHandle};
+use crate::broker::Broker;
 use crate::channel::{Channel, Ctx};
 use crate::codec::{self, Frame, OutBuf};
 use crate::error::{AmqpError, ReplyCode};
@@ -16,13 +18,13 @@ use crate::queue::{Entry, Queue};
 use crate::vhost::VHost;
 use amq_protocol::protocol::{channel as ch, connection as c, AMQPClass};
 use bytes::BytesMut;
+pub use lifecycle::{serve, serve_stream};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// What other parts of the broker send to a connection task.
@@ -108,6 +110,11 @@ pub(crate) struct Conn {
     tls: Option<TlsPeer>,
     /// How many channels are open, for per-user channel limits.
     channel_gauge: Arc<std::sync::atomic::AtomicUsize>,
+    /// What the management API sees of this connection.
+    info: Arc<info::ConnInfo>,
+    /// From start-ok, kept for `info` until the handshake is done.
+    client_properties: serde_json::Value,
+    auth_mechanism: String,
 }
 
 /// Read buffer of a connection that sends little.
@@ -125,87 +132,8 @@ pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 pub struct TlsPeer {
     /// The common name of the client's verified certificate: the user SASL EXTERNAL logs in.
     pub cert_user: Option<String>,
-}
-
-/// Serve one accepted plain TCP socket until it closes.
-pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
-    let (read, write) = socket.into_split();
-    serve_stream(broker, Box::new(read), Box::new(write), peer, None).await;
-}
-
-/// Serve one client stream until it closes; `tls` is set for AMQPS clients.
-pub async fn serve_stream(
-    broker: Arc<Broker>,
-    read: Reader,
-    write: Writer,
-    peer: SocketAddr,
-    tls: Option<TlsPeer>,
-) {
-    let id = broker.next_connection_id();
-    let mut io = Io {
-        read,
-        write,
-        inbuf: BytesMut::with_capacity(IDLE_READ_BUFFER),
-    };
-    let (events, mut events_rx) = mpsc::unbounded_channel();
-    let mut conn = Conn {
-        broker: broker.clone(),
-        id,
-        peer,
-        user: String::new(),
-        client_name: String::new(),
-        caps: ClientCaps::default(),
-        tuned: Negotiated::default(),
-        vhost: None,
-        channels: HashMap::new(),
-        out: OutBuf::default(),
-        events: events.clone(),
-        exclusive_queues: Vec::new(),
-        closing: None,
-        done: false,
-        last_read: Instant::now(),
-        last_read_size: 0,
-        last_write: Instant::now(),
-        published: false,
-        blocked: false,
-        tls,
-        channel_gauge: Arc::default(),
-    };
-    match conn.handshake(&mut io).await {
-        Ok(()) => {}
-        Err(handshake::Refused::Drop) => return,
-        Err(handshake::Refused::Close(e)) => {
-            conn.send_connection_close(&e);
-            let _ = io.flush(&mut conn.out).await;
-            // Give the client a moment to answer close-ok before the socket goes.
-            let mut sink = [0u8; 512];
-            let _ = tokio::time::timeout(Duration::from_secs(1), io.read.read(&mut sink)).await;
-            return;
-        }
-    }
-    let vhost_name = conn
-        .vhost
-        .as_ref()
-        .map(|v| v.name.clone())
-        .unwrap_or_default();
-    broker.connections.insert(
-        id,
-        ConnHandle {
-            channels: conn.channel_gauge.clone(),
-            tx: events,
-            peer,
-            user: conn.user.clone(),
-            vhost: vhost_name,
-        },
-    );
-    tracing::debug!(peer = %peer, user = conn.user, client = conn.client_name, "connection open");
-    let (wtx, wrx) = mpsc::channel(8);
-    let writer = tokio::spawn(writer::run(io.write, wrx));
-    conn.run(&mut io.read, io.inbuf, &mut events_rx, &wtx).await;
-    conn.cleanup();
-    broker.connections.remove(&id);
-    drop(wtx);
-    let _ = writer.await;
+    /// The protocol version agreed ("tlsv1.3").
+    pub protocol: String,
 }
 
 impl Conn {
@@ -229,7 +157,13 @@ impl Conn {
         loop {
             if !self.out.is_empty() {
                 self.last_write = Instant::now();
-                if wtx.send(self.out.take()).await.is_err() {
+                let chunks = self.out.take();
+                self.info.io.send_cnt.inc();
+                self.info
+                    .io
+                    .send_oct
+                    .add(chunks.iter().map(|c| c.len() as u64).sum());
+                if wtx.send(chunks).await.is_err() {
                     return;
                 }
             }
@@ -240,6 +174,8 @@ impl Conn {
                 res = read.read_buf(&mut inbuf), if !self.blocked => match res {
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
+                        self.info.io.recv_cnt.inc();
+                        self.info.io.recv_oct.add(n as u64);
                         self.last_read = Instant::now();
                         self.last_read_size = n;
                         self.process_input(&mut inbuf);
@@ -406,6 +342,7 @@ impl Conn {
                 }
                 self.check_user_channel_limit()?;
                 self.channels.insert(n, Channel::new(n));
+                self.broker.churn.channel_created.inc();
                 self.count_channels();
                 self.out
                     .method(n, AMQPClass::Channel(ch::AMQPMethod::OpenOk(ch::OpenOk {})));
@@ -448,7 +385,10 @@ impl Conn {
         };
         match f(chan, &mut ctx).map_err(|e| e.on(method.0, method.1)) {
             Ok(()) => {
+                chan.refresh_info();
                 if chan.is_closed() {
+                    vhost.retire_channel(chan.info());
+                    self.broker.churn.channel_closed.inc();
                     self.channels.remove(&n);
                     self.count_channels();
                 }
@@ -569,26 +509,6 @@ impl Conn {
         self.send_connection_close(&e);
         self.closing = Some(Instant::now());
         self.release_channels();
-    }
-
-    /// Requeue every channel's unacked deliveries and cancel its consumers.
-    fn release_channels(&mut self) {
-        let Some(vhost) = self.vhost.clone() else {
-            return;
-        };
-        for (_, mut chan) in self.channels.drain() {
-            chan.release(&vhost, self.id);
-        }
-    }
-
-    fn cleanup(&mut self) {
-        self.release_channels();
-        if let Some(vhost) = self.vhost.clone() {
-            for q in self.exclusive_queues.drain(..) {
-                let (_, consumers) = vhost.delete_queue(&q);
-                crate::channel::notify_cancelled(consumers);
-            }
-        }
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Exchange {
     pub hash_on: HashOn,
     /// A std lock: held only for a routing pass or a bind, never across an await.
     bindings: RwLock<Bindings>,
+    /// `publish_in` and `publish_out`, for the management API.
+    pub stats: crate::stats::MsgStats,
 }
 
 /// The binding list plus the index its type routes with.
@@ -143,6 +145,7 @@ impl Exchange {
             hash_on,
             arguments,
             bindings: RwLock::new(Bindings::default()),
+            stats: Default::default(),
         }
     }
 

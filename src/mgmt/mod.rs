@@ -6,18 +6,37 @@
 
 mod access;
 mod health;
+pub mod list;
+mod listing;
 mod topology;
+pub mod views;
 
 use crate::broker::Broker;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
 use std::sync::Arc;
+
+/// The RabbitMQ version the API reports (as the AMQP handshake does).
+pub const VERSION: &str = "4.1.0";
+
+/// The policy applied to a queue: its name and definition.
+pub fn policy_of_queue(_q: &crate::queue::Queue) -> (Option<String>, serde_json::Value) {
+    (None, json!({}))
+}
+
+/// The policy applied to an exchange.
+pub fn policy_of_exchange(
+    _vhost: &str,
+    _x: &crate::exchange::Exchange,
+) -> (Option<String>, serde_json::Value) {
+    (None, json!({}))
+}
 
 /// What a handler knows: the broker, and who is asking.
 #[derive(Clone)]
@@ -152,6 +171,31 @@ pub fn router(broker: Arc<Broker>) -> Router {
     let api = Api { broker };
     Router::new()
         .route("/api/whoami", get(access::whoami))
+        .route("/api/overview", get(listing::overview))
+        .route("/api/nodes", get(listing::list_nodes))
+        .route("/api/nodes/{name}", get(listing::get_node))
+        .route("/api/vhosts", get(listing::list_vhosts))
+        .route("/api/queues", get(listing::list_queues))
+        .route("/api/queues/{vhost}", get(listing::list_queues))
+        .route("/api/exchanges", get(listing::list_exchanges))
+        .route("/api/exchanges/{vhost}", get(listing::list_exchanges))
+        .route("/api/bindings", get(listing::list_bindings))
+        .route("/api/bindings/{vhost}", get(listing::list_bindings))
+        .route("/api/connections", get(listing::list_connections))
+        .route("/api/connections/{name}", get(listing::get_connection))
+        .route(
+            "/api/connections/{name}/channels",
+            get(listing::connection_channels),
+        )
+        .route(
+            "/api/vhosts/{vhost}/connections",
+            get(listing::list_connections),
+        )
+        .route("/api/channels", get(listing::list_channels))
+        .route("/api/channels/{name}", get(listing::get_channel))
+        .route("/api/vhosts/{vhost}/channels", get(listing::list_channels))
+        .route("/api/consumers", get(listing::list_consumers))
+        .route("/api/consumers/{vhost}", get(listing::list_consumers))
         .route("/api/users", get(access::list_users))
         .route(
             "/api/users/{name}",
@@ -166,10 +210,15 @@ pub fn router(broker: Arc<Broker>) -> Router {
                 .put(access::put_permission)
                 .delete(access::delete_permission),
         )
-        .route("/api/vhosts/{name}", put(access::put_vhost))
+        .route(
+            "/api/vhosts/{name}",
+            get(listing::get_vhost).put(access::put_vhost),
+        )
         .route(
             "/api/queues/{vhost}/{name}",
-            put(topology::put_queue).delete(topology::delete_queue),
+            get(listing::get_queue)
+                .put(topology::put_queue)
+                .delete(topology::delete_queue),
         )
         .route(
             "/api/queues/{vhost}/{name}/contents",
@@ -177,7 +226,9 @@ pub fn router(broker: Arc<Broker>) -> Router {
         )
         .route(
             "/api/exchanges/{vhost}/{name}",
-            put(topology::put_exchange).delete(topology::delete_exchange),
+            get(listing::get_exchange)
+                .put(topology::put_exchange)
+                .delete(topology::delete_exchange),
         )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))

@@ -16,6 +16,7 @@ mod ready_ttl;
 mod settle;
 mod single;
 mod storage;
+mod view;
 
 pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
 use dead_letter::Reason;
@@ -23,6 +24,7 @@ pub use features::{Features, QueueKind};
 pub use ready::Budget;
 use ready::{Gone, Home, ReadyList};
 pub use settle::Returned;
+pub use view::{ConsumerView, Snapshot};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
@@ -118,6 +120,10 @@ pub struct Queue {
     /// queues, whose persistent messages are written there.
     prefix: Option<Vec<u8>>,
     state: Mutex<State>,
+    /// Message counters for the management API.
+    pub stats: crate::stats::MsgStats,
+    /// Depth rates (messages, ready, unacked) for the management API.
+    pub depth: [crate::stats::Gauge; 3],
 }
 
 #[derive(Debug)]
@@ -130,8 +136,9 @@ struct State {
     next_consumer: usize,
     /// Single active consumer: the one that receives.
     active: Option<usize>,
-    /// Delivered to a consumer or basic.get, not yet settled.
+    /// Delivered to a consumer or basic.get, not yet settled, and their body bytes.
     unacked: usize,
+    unacked_bytes: u64,
     /// An auto-delete queue is deleted when its last consumer goes, once it has had one.
     had_consumer: bool,
     /// Messages that died under the lock, republished once it is released.
@@ -237,6 +244,8 @@ impl Queue {
             arguments,
             features,
             deleted: AtomicBool::new(false),
+            stats: Default::default(),
+            depth: Default::default(),
             state: Mutex::new(State {
                 ready: ReadyList::new(budget, transient, lanes),
                 next_id: 0,
@@ -244,6 +253,7 @@ impl Queue {
                 next_consumer: 0,
                 active: None,
                 unacked: 0,
+                unacked_bytes: 0,
                 had_consumer: false,
                 dead: Vec::new(),
                 wake_at: None,
@@ -282,6 +292,7 @@ impl Queue {
         if self.is_deleted() {
             return Ok(Published::default());
         }
+        self.stats.publish.inc();
         let ttl = match (msg.ttl_ms(), self.message_ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -390,6 +401,7 @@ impl Queue {
                 self.forget([entry.gone()]);
             }
             let c = &mut st.consumers[idx];
+            let size = entry.msg.size() as u64;
             let event = ConnEvent::Deliver {
                 channel: c.key.channel,
                 consumer_tag: c.key.tag.clone(),
@@ -403,6 +415,7 @@ impl Queue {
                     if !c.no_ack {
                         c.take_credit();
                         st.unacked += 1;
+                        st.unacked_bytes += size;
                     }
                     st.next_consumer = (idx + 1) % st.consumers.len();
                 }

@@ -45,6 +45,8 @@ impl Queue {
             }
         }
         st.unacked = st.unacked.saturating_sub(count);
+        let bytes: u64 = entries.iter().map(|e| e.msg.size() as u64).sum();
+        st.unacked_bytes = st.unacked_bytes.saturating_sub(bytes);
         if let Some(key) = consumer {
             if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
                 c.return_credit(count as u32);
@@ -67,6 +69,8 @@ impl Queue {
         let mut st = self.lock();
         let count = entries.len();
         st.unacked = st.unacked.saturating_sub(count);
+        let bytes: u64 = entries.iter().map(|e| e.msg.size() as u64).sum();
+        st.unacked_bytes = st.unacked_bytes.saturating_sub(bytes);
         if let Some(key) = consumer {
             if let Some(c) = st.consumers.iter_mut().find(|c| &c.key == key) {
                 c.return_credit(count as u32);
@@ -122,6 +126,7 @@ impl Queue {
             self.forget([e.gone()]);
         } else {
             st.unacked += 1;
+            st.unacked_bytes += e.msg.size() as u64;
         }
         Some((e, st.ready.len() as u32))
     }

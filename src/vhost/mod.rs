@@ -8,6 +8,7 @@ mod delayed;
 mod reply_to;
 mod restore;
 mod route;
+pub mod stats;
 
 pub(crate) use args::validate_consume_args;
 pub use reply_to::{
@@ -38,6 +39,8 @@ pub struct VHost {
     me: std::sync::Weak<VHost>,
     /// Direct reply-to consumers by their generated names.
     replies: DashMap<Arc<str>, ReplyTarget>,
+    /// Statistics for the management API.
+    pub metrics: stats::VhostMetrics,
 }
 
 /// Queue arguments RabbitMQ compares on redeclare; others are kept but not compared.
@@ -69,6 +72,7 @@ impl VHost {
             held: delayed::Held::default(),
             me,
             replies: DashMap::new(),
+            metrics: Default::default(),
         };
         let std = [
             ("", ExchangeKind::Direct),
@@ -341,6 +345,7 @@ impl VHost {
                 amq_protocol::types::AMQPValue::LongString("classic".into()),
             );
         }
+        self.metrics.queue_declared.inc();
         let entry = self.queues.entry(name.to_string());
         if let dashmap::Entry::Occupied(e) = &entry {
             let q = e.get();
@@ -396,6 +401,7 @@ impl VHost {
             )?;
         }
         entry.or_insert(q.clone());
+        self.metrics.queue_created.inc();
         // Every queue is bound to the default exchange under its own name; routing through
         // "" looks the queue up directly, so no binding entry is kept.
         Ok(q)
@@ -408,6 +414,7 @@ impl VHost {
         if removed.is_none() {
             return (0, vec![]);
         }
+        self.metrics.queue_deleted.inc();
         self.unbind_everywhere(&Dest::Queue(q.name.clone()));
         if q.is_persistent() {
             if let Err(e) = self.store.delete_queue(&self.name, &q.name) {

@@ -150,6 +150,10 @@ impl VHost {
             // Direct reply-to: the routing key (or a CC/BCC key) names a waiting consumer.
             routed.queues += self.publish_replies(&msg, &extra);
         }
+        exchange.stats.publish_in.inc();
+        if routed.queues > 0 {
+            exchange.stats.publish_out.inc();
+        }
         for q in &route.queues {
             let p = stored(q.publish(msg.clone()))?;
             routed.ticket = p.ticket.or(routed.ticket);

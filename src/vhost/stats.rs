@@ -1,0 +1,63 @@
+//! What a vhost adds up for the management API: the counters of its closed channels and
+//! connections (live ones are summed on demand), queue churn, and lists of its queues and
+//! exchanges.
+
+use super::VHost;
+use crate::exchange::Exchange;
+use crate::queue::Queue;
+use crate::stats::{Counter, Gauge, IoStats, MsgStats};
+use std::sync::Arc;
+
+/// A vhost's statistics.
+#[derive(Debug, Default)]
+pub struct VhostMetrics {
+    /// Counters of channels closed in this vhost.
+    pub retired: MsgStats,
+    /// Octets of connections closed in this vhost.
+    pub retired_recv_oct: Counter,
+    pub retired_send_oct: Counter,
+    pub queue_declared: Counter,
+    pub queue_created: Counter,
+    pub queue_deleted: Counter,
+    /// The vhost's totals at the last sample, for their rates.
+    pub totals: MsgStats,
+    pub recv_oct: Counter,
+    pub send_oct: Counter,
+    /// Depth rates: messages, ready, unacked.
+    pub depth: [Gauge; 3],
+}
+
+impl VHost {
+    /// A channel of this vhost closed: keep its counts in the vhost's totals.
+    pub fn retire_channel(&self, info: &crate::connection::info::ChannelInfo) {
+        self.metrics.retired.absorb(&info.stats);
+    }
+
+    /// A connection of this vhost closed: keep its octet counts.
+    pub fn retire_io(&self, io: &IoStats) {
+        self.metrics.retired_recv_oct.add(io.recv_oct.get());
+        self.metrics.retired_send_oct.add(io.send_oct.get());
+    }
+
+    /// The queues, sorted by name.
+    pub fn queues(&self) -> Vec<Arc<Queue>> {
+        let mut v: Vec<_> = self.queues.iter().map(|e| e.value().clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The exchanges, sorted by name.
+    pub fn exchanges(&self) -> Vec<Arc<Exchange>> {
+        let mut v: Vec<_> = self.exchanges.iter().map(|e| e.value().clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// (messages ready, unacked) over all queues.
+    pub fn depth(&self) -> (u64, u64) {
+        self.queues.iter().fold((0, 0), |(r, u), q| {
+            let (ready, unacked) = q.value().depth();
+            (r + ready as u64, u + unacked as u64)
+        })
+    }
+}
