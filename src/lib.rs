@@ -34,6 +34,7 @@
 //! buffer, and flushes the buffer to the socket once it has no more immediate work.
 
 pub mod access;
+pub mod admin;
 pub mod alarm;
 pub mod broker;
 pub mod channel;

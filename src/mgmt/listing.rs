@@ -39,7 +39,7 @@ pub fn visible_vhosts(api: &Api, caller: &Caller) -> Vec<Arc<VHost>> {
 }
 
 /// The one vhost named, if it exists and `caller` may see it; else 404.
-fn one_vhost(api: &Api, caller: &Caller, name: &str) -> Result<Arc<VHost>, ApiError> {
+pub(super) fn one_vhost(api: &Api, caller: &Caller, name: &str) -> Result<Arc<VHost>, ApiError> {
     let vh = api.broker.vhost(name).ok_or_else(ApiError::not_found)?;
     if sees_all(caller) || api.broker.access.may_open(&caller.name, name) {
         Ok(vh)

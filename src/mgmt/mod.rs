@@ -5,9 +5,12 @@
 //! queues, exchanges, connections) are not here yet.
 
 mod access;
+mod admin;
+mod bindings;
 mod health;
 pub mod list;
 mod listing;
+mod messages;
 mod topology;
 pub mod views;
 
@@ -16,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
@@ -36,6 +39,11 @@ pub fn policy_of_exchange(
     _x: &crate::exchange::Exchange,
 ) -> (Option<String>, serde_json::Value) {
     (None, json!({}))
+}
+
+/// Policies as definitions list them (of one vhost, or all).
+pub fn policies_json(_api: &Api, _vhost: Option<&str>) -> Vec<serde_json::Value> {
+    Vec::new()
 }
 
 /// What a handler knows: the broker, and who is asking.
@@ -181,8 +189,35 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/exchanges/{vhost}", get(listing::list_exchanges))
         .route("/api/bindings", get(listing::list_bindings))
         .route("/api/bindings/{vhost}", get(listing::list_bindings))
+        .route(
+            "/api/bindings/{vhost}/e/{source}/{kind}/{dest}",
+            get(bindings::list).post(bindings::create),
+        )
+        .route(
+            "/api/bindings/{vhost}/e/{source}/{kind}/{dest}/{props}",
+            get(bindings::get_one).delete(bindings::delete),
+        )
+        .route(
+            "/api/queues/{vhost}/{name}/bindings",
+            get(bindings::of_queue),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/bindings/{side}",
+            get(bindings::of_exchange),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/publish",
+            axum::routing::post(messages::publish),
+        )
+        .route(
+            "/api/queues/{vhost}/{name}/get",
+            axum::routing::post(messages::get),
+        )
         .route("/api/connections", get(listing::list_connections))
-        .route("/api/connections/{name}", get(listing::get_connection))
+        .route(
+            "/api/connections/{name}",
+            get(listing::get_connection).delete(admin::close_connection),
+        )
         .route(
             "/api/connections/{name}/channels",
             get(listing::connection_channels),
@@ -212,8 +247,29 @@ pub fn router(broker: Arc<Broker>) -> Router {
         )
         .route(
             "/api/vhosts/{name}",
-            get(listing::get_vhost).put(access::put_vhost),
+            get(listing::get_vhost)
+                .put(access::put_vhost)
+                .delete(admin::delete_vhost),
         )
+        .route(
+            "/api/definitions",
+            get(admin::get_definitions).post(admin::post_definitions),
+        )
+        .route(
+            "/api/definitions/{vhost}",
+            get(admin::get_definitions).post(admin::post_definitions),
+        )
+        .route("/api/vhost-limits", get(admin::list_vhost_limits))
+        .route("/api/vhost-limits/{vhost}", get(admin::list_vhost_limits))
+        .route(
+            "/api/vhost-limits/{vhost}/{name}",
+            put(admin::put_vhost_limit).delete(admin::delete_vhost_limit),
+        )
+        .route("/api/cluster-name", get(admin::cluster_name))
+        .route("/api/extensions", get(admin::empty_list))
+        .route("/api/topic-permissions", get(admin::empty_list))
+        .route("/api/parameters", get(admin::parameters))
+        .route("/api/global-parameters", get(admin::global_parameters))
         .route(
             "/api/queues/{vhost}/{name}",
             get(listing::get_queue)
@@ -245,6 +301,14 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(health::protocol_listener),
         )
         .route("/api/aliveness-test/{vhost}", get(health::aliveness))
+        .route(
+            "/api/health/checks/node-is-quorum-critical",
+            get(health::single_node),
+        )
+        .route(
+            "/api/health/checks/node-is-mirror-sync-critical",
+            get(health::single_node),
+        )
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
