@@ -5,6 +5,8 @@
 //! another broker instead (a real RabbitMQ, to check that the expectations are right).
 #![allow(dead_code)]
 
+pub mod http;
+
 use lapin::{Connection, ConnectionProperties};
 use std::future::Future;
 use std::time::Duration;
