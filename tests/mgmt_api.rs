@@ -8,7 +8,7 @@ mod support;
 
 use common::http::*;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn authentication_and_tags_as_rabbitmq() {
