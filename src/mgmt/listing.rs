@@ -367,6 +367,15 @@ fn node_json(api: &Api) -> Value {
     );
     m.insert("being_drained".into(), false.into());
     m.insert(
+        "enabled_plugins".into(),
+        json!(["rabbitmq_management", "rabbitmq_prometheus"]),
+    );
+    m.insert("rabbitmq_version".into(), crate::mgmt::VERSION.into());
+    m.insert(
+        "erlang_version".into(),
+        format!("warren {}", env!("CARGO_PKG_VERSION")).into(),
+    );
+    m.insert(
         "db_dir".into(),
         b.config.storage.data_dir.display().to_string().into(),
     );
