@@ -12,6 +12,7 @@ pub mod list;
 mod listing;
 mod messages;
 mod topology;
+mod users_extra;
 pub mod views;
 
 use crate::broker::Broker;
@@ -239,6 +240,44 @@ pub fn router(broker: Arc<Broker>) -> Router {
                 .delete(access::delete_user),
         )
         .route("/api/permissions", get(access::list_permissions))
+        .route(
+            "/api/vhosts/{name}/permissions",
+            get(users_extra::vhost_permissions),
+        )
+        .route(
+            "/api/vhosts/{name}/topic-permissions",
+            get(users_extra::no_topic_permissions),
+        )
+        .route(
+            "/api/users/{name}/permissions",
+            get(users_extra::user_permissions),
+        )
+        .route(
+            "/api/users/{name}/topic-permissions",
+            get(users_extra::no_topic_permissions),
+        )
+        .route(
+            "/api/users/without-permissions",
+            get(users_extra::users_without_permissions),
+        )
+        .route(
+            "/api/users/bulk-delete",
+            axum::routing::post(users_extra::bulk_delete_users),
+        )
+        .route("/api/user-limits", get(users_extra::list_user_limits))
+        .route(
+            "/api/user-limits/{user}",
+            get(users_extra::list_user_limits),
+        )
+        .route(
+            "/api/user-limits/{user}/{name}",
+            put(users_extra::put_user_limit).delete(users_extra::delete_user_limit),
+        )
+        .route(
+            "/api/connections/username/{user}",
+            get(users_extra::user_connections).delete(users_extra::close_user_connections),
+        )
+        .route("/api/auth", get(users_extra::auth))
         .route(
             "/api/permissions/{vhost}/{user}",
             get(access::get_permission)
