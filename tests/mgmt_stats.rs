@@ -292,12 +292,42 @@ async fn columns_sort_and_pages_as_rabbitmqadmin_asks() {
     )
     .await;
     assert_eq!(regex["items"], json!([{"name": "pg.a"}, {"name": "pg.b"}]));
-    let r = http(&b, "GET", "/api/queues?page=5&page_size=2", GUEST, None).await;
-    assert_eq!(r.status, 400);
-    assert_eq!(r.json()["error"], "bad_request");
-    let r = http(&b, "GET", "/api/queues?page=1&page_size=501", GUEST, None).await;
-    assert_eq!(r.status, 400);
-    assert_eq!(r.json()["reason"], "page size must be no greater than 500");
+    // Refusals in RabbitMQ's words.
+    let refused = [
+        (
+            "/api/queues?page=5&page_size=2",
+            "page_out_of_range",
+            "Page out of range, page: 5 page size: 2, len: 4",
+        ),
+        (
+            "/api/queues?page=1&page_size=501",
+            "invalid_pagination_parameters",
+            "Invalid pagination parameters: page number 1, page size 501",
+        ),
+        (
+            "/api/queues?page=0",
+            "invalid_pagination_parameters",
+            "Invalid pagination parameters: page number 0, page size undefined",
+        ),
+        (
+            "/api/queues?page=x",
+            "bad_request",
+            "Pagination parameters are invalid",
+        ),
+        (
+            "/api/queues?page=1&name=%5B&use_regex=true",
+            "bad_request",
+            "Pagination parameters are invalid",
+        ),
+    ];
+    for (path, error, reason) in refused {
+        let r = http(&b, "GET", path, GUEST, None).await;
+        assert_eq!(
+            (r.status, r.json()),
+            (400, json!({"error": error, "reason": reason})),
+            "{path}"
+        );
+    }
     let r = http(&b, "GET", "/api/queues/nosuchvhost", GUEST, None).await;
     assert_eq!(r.status, 404);
     let r = http(&b, "GET", "/api/queues/%2F/nosuchqueue", GUEST, None).await;

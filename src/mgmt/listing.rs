@@ -45,7 +45,7 @@ pub(super) fn one_vhost(api: &Api, caller: &Caller, name: &str) -> Result<Arc<VH
         Ok(vh)
     } else {
         Err(ApiError::not_authorised(
-            "Not authorised to access virtual host",
+            "User not authorised to access virtual host",
         ))
     }
 }

@@ -90,6 +90,15 @@ impl ApiError {
         }
     }
 
+    /// A 400 with RabbitMQ's own error name.
+    pub fn bad_request_as(error: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            reason: reason.into(),
+        }
+    }
+
     pub fn not_authorised(reason: &str) -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
