@@ -110,8 +110,11 @@ run_v1() {
   check "v1 list bindings" 0 v1 list bindings source destination routing_key
   expect "order.created.#"
   check "v1 list connections" 0 v1 list connections name user channels
+  expect "guest"
   check "v1 list channels" 0 v1 list channels name user
+  expect "(1)"
   check "v1 list consumers" 0 v1 list consumers
+  expect "amq.ctag-" "1800000"
   check "v1 list users" 0 v1 list users
   expect "guest" "administrator"
   check "v1 declare vhost" 0 v1 declare vhost name=app
@@ -187,9 +190,13 @@ run_v2() {
   check "v2 list permissions" 0 v2 list permissions
   expect "guest"
   check "v2 list connections" 0 v2 list connections
+  expect "AMQP 0-9-1"
   check "v2 list channels" 0 v2 list channels
+  expect "(1)"
   check "v2 list consumers" 0 v2 list consumers
+  expect "perf-test"
   check "v2 list nodes" 0 v2 list nodes
+  expect "@"
   check "v2 get" 0 v2 get messages --queue v2.q --count 1
   expect "hello"
   check "v2 purge" 0 v2 purge queue --name v2.q
@@ -211,6 +218,19 @@ run_v2() {
   check "v2 protocol listener" 0 v2 health_check protocol_listener --protocol amqp
   check "v2 show churn" 0 v2 show churn
 }
+
+# A client that publishes and consumes throughout, so the connection, channel and consumer
+# listings have something in them: warren-perf, the load generator built with warren.
+perf=${WARREN_BIN:-$here/../../target/release/warren}
+perf=${perf%/*}/warren-perf
+if [ -x "$perf" ]; then
+  "$perf" --uri "${AMQP_URL:?}" -x 1 -y 1 -r 5 -q 10 -a 1 -z 600 >"$work/perf.log" 2>&1 &
+  perf_pid=$!
+  trap 'kill $perf_pid 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 50); do grep -q . "$work/perf.log" && break; sleep 0.1; done
+else
+  echo "rabbitmqadmin/run.sh: no warren-perf next to warren; connection listings will be empty" >&2
+fi
 
 for w in "${which[@]}"; do
   case $w in
