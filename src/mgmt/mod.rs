@@ -1,7 +1,7 @@
 //! The management HTTP API, as RabbitMQ's management plugin answers it (status codes, JSON
 //! field names, error bodies recorded from 3.10.8): basic authentication with the users of
 //! the broker, access by tag, health checks, users, permissions and vhosts, declaring and
-//! deleting queues and exchanges. The listing endpoints with message statistics (overview,
+//! deleting queues and exchanges, policies. The listing endpoints with message statistics (overview,
 //! queues, exchanges, connections) are not here yet.
 
 mod access;
@@ -11,6 +11,7 @@ mod health;
 pub mod list;
 mod listing;
 mod messages;
+mod policies;
 mod topology;
 mod users_extra;
 pub mod views;
@@ -333,6 +334,15 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(listing::get_exchange)
                 .put(topology::put_exchange)
                 .delete(topology::delete_exchange),
+        )
+        // Policies.
+        .route("/api/policies", get(policies::list_all))
+        .route("/api/policies/{vhost}", get(policies::list_vhost))
+        .route(
+            "/api/policies/{vhost}/{name}",
+            get(policies::get_policy)
+                .put(policies::put_policy)
+                .delete(policies::delete_policy),
         )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))
