@@ -16,6 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::Value;
+use std::sync::Arc;
 
 fn may_see_vhost(api: &Api, caller: &Caller, vhost: &str) -> bool {
     caller.is_admin() || api.broker.access.may_open(&caller.name, vhost)
@@ -33,11 +34,15 @@ fn may_manage(api: &Api, caller: &Caller, vhost: &str) -> Result<(), ApiError> {
     }
 }
 
-fn listing(policies: impl Iterator<Item = std::sync::Arc<Policy>>) -> Json<Value> {
-    Json(Value::Array(policies.map(|p| p.to_json()).collect()))
+/// Serialized as RabbitMQ orders the keys (a `Value` would sort them).
+fn listing(policies: impl Iterator<Item = Arc<Policy>>) -> Json<Vec<Policy>> {
+    Json(policies.map(|p| (*p).clone()).collect())
 }
 
-pub async fn list_all(State(api): State<Api>, Extension(caller): Extension<Caller>) -> Json<Value> {
+pub async fn list_all(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Vec<Policy>> {
     let all = api.broker.policies();
     listing(
         all.into_iter()
@@ -49,7 +54,7 @@ pub async fn list_vhost(
     State(api): State<Api>,
     Extension(caller): Extension<Caller>,
     Path(vhost): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Policy>>, ApiError> {
     let vh = api.broker.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     if !may_see_vhost(&api, &caller, &vhost) {
         return Err(ApiError::not_authorised(
@@ -65,12 +70,12 @@ pub async fn get_policy(
     State(api): State<Api>,
     Extension(caller): Extension<Caller>,
     Path((vhost, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Policy>, ApiError> {
     may_manage(&api, &caller, &vhost)?;
     api.broker
         .vhost(&vhost)
         .and_then(|vh| vh.policy(&name))
-        .map(|p| Json(p.to_json()))
+        .map(|p| Json((*p).clone()))
         .ok_or_else(ApiError::not_found)
 }
 
