@@ -752,3 +752,110 @@ async fn policies_from_a_definitions_file() {
     assert_eq!(bodies(drain(&ch, "q.defined").await), ["b"]);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn management_views_definitions_and_vhost_deletion_know_policies() {
+    let b = TestBroker::start().await;
+    if b.broker().is_none() {
+        return;
+    }
+    let conn = b.connect().await;
+    let ch = open(&conn).await;
+    declare(&ch, "q.ttl", true, FieldTable::default()).await;
+    declare(&ch, "plain", false, FieldTable::default()).await;
+    exchange(
+        &ch,
+        "x.e",
+        lapin::ExchangeKind::Topic,
+        FieldTable::default(),
+    )
+    .await;
+    set_policy(
+        &b,
+        "ttl-pol",
+        json!({"pattern": "^q\\.", "apply-to": "queues", "definition": {"max-length": 500}}),
+    )
+    .await;
+    set_policy(
+        &b,
+        "ae-pol",
+        json!({"pattern": "^x\\.", "apply-to": "exchanges",
+               "definition": {"alternate-exchange": "ae"}, "priority": 3}),
+    )
+    .await;
+    // As RabbitMQ 3.10.8 shows a queue with a policy, and one without.
+    let q = http(&b, "GET", "/api/queues/%2F/q.ttl", GUEST, None)
+        .await
+        .json();
+    assert_eq!(
+        (
+            &q["policy"],
+            &q["effective_policy_definition"],
+            &q["operator_policy"]
+        ),
+        (&json!("ttl-pol"), &json!({"max-length": 500}), &Value::Null)
+    );
+    let q = http(&b, "GET", "/api/queues/%2F/plain", GUEST, None)
+        .await
+        .json();
+    assert_eq!(
+        (&q["policy"], &q["effective_policy_definition"]),
+        (&Value::Null, &json!({}))
+    );
+    let x = http(&b, "GET", "/api/exchanges/%2F/x.e", GUEST, None)
+        .await
+        .json();
+    assert_eq!(x["policy"], json!("ae-pol"));
+
+    // Definitions exports carry the policies; a vhost's export names no vhost.
+    let ttl = json!({"vhost": "/", "name": "ttl-pol", "pattern": "^q\\.", "apply-to": "queues",
+                     "definition": {"max-length": 500}, "priority": 0});
+    let ae = json!({"vhost": "/", "name": "ae-pol", "pattern": "^x\\.", "apply-to": "exchanges",
+                    "definition": {"alternate-exchange": "ae"}, "priority": 3});
+    let all = http(&b, "GET", "/api/definitions", GUEST, None)
+        .await
+        .json();
+    assert_eq!(all["policies"], json!([ttl, ae]));
+    let one = http(&b, "GET", "/api/definitions/%2F", GUEST, None)
+        .await
+        .json();
+    let mut ttl_here = ttl.clone();
+    ttl_here.as_object_mut().unwrap().remove("vhost");
+    assert_eq!(one["policies"][0], ttl_here);
+
+    // A deleted vhost takes its policies along, also from the store.
+    assert_eq!(
+        http(&b, "PUT", "/api/vhosts/gone", GUEST, None)
+            .await
+            .status,
+        201
+    );
+    let r = http(
+        &b,
+        "PUT",
+        "/api/policies/gone/p",
+        GUEST,
+        Some(json!({"pattern": ".*", "definition": {"max-length": 1}})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        http(&b, "DELETE", "/api/vhosts/gone", GUEST, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        http(&b, "PUT", "/api/vhosts/gone", GUEST, None)
+            .await
+            .status,
+        201
+    );
+    let r = http(&b, "GET", "/api/policies/gone", GUEST, None).await;
+    assert_eq!((r.status, r.json()), (200, json!([])));
+    drop(conn);
+    let b = b.restart().await;
+    let r = http(&b, "GET", "/api/policies", GUEST, None).await;
+    assert_eq!(r.json(), json!([ttl, ae]));
+    b.stop().await;
+}

@@ -27,6 +27,16 @@ impl Store {
         Ok(())
     }
 
+    /// Delete every policy of a vhost (the vhost is being deleted).
+    pub fn delete_policies_of(&self, vhost: &str) -> StoreResult<()> {
+        let tree = self.policies_tree()?;
+        for k in tree.scan_prefix([vhost.as_bytes(), b"\0"].concat()).keys() {
+            tree.remove(k?)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Every stored policy; records that no longer decode or validate are skipped and logged.
     pub fn policies(&self) -> StoreResult<Vec<Policy>> {
         let mut out = Vec::new();
