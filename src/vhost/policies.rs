@@ -30,8 +30,9 @@ impl VHost {
     /// Create or replace a policy (stored first), and apply the vhost's policies again.
     /// Returns whether one of that name existed.
     pub fn set_policy(&self, policy: Policy) -> Result<bool, sled::Error> {
-        self.store.put_policy(&policy)?;
+        // Stored under the lock, so that the store and the list agree on the last writer.
         let mut list = self.policies.write().unwrap_or_else(|p| p.into_inner());
+        self.store.put_policy(&policy)?;
         let existed = match list.iter().position(|p| p.name == policy.name) {
             Some(i) => {
                 list[i] = Arc::new(policy);
