@@ -35,6 +35,7 @@ impl Broker {
         }
         self.access.forget_vhost(name);
         self.vhost_limits.remove(name);
+        self.store.delete_policies_of(name)?;
         self.store.delete_vhost(name)?;
         Ok(true)
     }

@@ -16,7 +16,7 @@
 //! - [`memory`]: resident size, and handing freed heap pages back to the system.
 //! - [`error`]: AMQP errors and where they close.
 //! - [`access`]: users, password hashes, permissions and limits; [`definitions`]: importing
-//!   RabbitMQ's JSON definitions.
+//!   RabbitMQ's JSON definitions; [`policy`]: policies, their validation and matching.
 //! - [`alarm`]: memory and disk alarms that block publishers.
 //! - [`tls`]: the AMQPS acceptor (rustls) and client-certificate names.
 //! - [`mgmt`]: the management HTTP API (axum).
@@ -49,6 +49,7 @@ pub mod field;
 pub mod memory;
 pub mod message;
 pub mod mgmt;
+pub mod policy;
 pub mod queue;
 pub mod server;
 pub mod stats;

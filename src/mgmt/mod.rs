@@ -1,7 +1,7 @@
 //! The management HTTP API, as RabbitMQ's management plugin answers it (status codes, JSON
 //! field names, error bodies recorded from 3.10.8): basic authentication with the users of
 //! the broker, access by tag, health checks, users, permissions and vhosts, declaring and
-//! deleting queues and exchanges. The listing endpoints with message statistics (overview,
+//! deleting queues and exchanges, policies. The listing endpoints with message statistics (overview,
 //! queues, exchanges, connections) are not here yet.
 
 mod access;
@@ -11,6 +11,7 @@ mod health;
 pub mod list;
 mod listing;
 mod messages;
+mod policies;
 mod topology;
 mod users_extra;
 pub mod views;
@@ -29,22 +30,41 @@ use std::sync::Arc;
 /// The RabbitMQ version the API reports (as the AMQP handshake does).
 pub const VERSION: &str = "4.1.0";
 
-/// The policy applied to a queue: its name and definition.
-pub fn policy_of_queue(_q: &crate::queue::Queue) -> (Option<String>, serde_json::Value) {
-    (None, json!({}))
+/// The policy applied to a queue: its name and definition (`effective_policy_definition`,
+/// `{}` without one).
+pub fn policy_of_queue(q: &crate::queue::Queue) -> (Option<String>, serde_json::Value) {
+    (
+        q.policy().map(|p| p.name.clone()),
+        q.effective_policy_definition(),
+    )
 }
 
 /// The policy applied to an exchange.
 pub fn policy_of_exchange(
     _vhost: &str,
-    _x: &crate::exchange::Exchange,
+    x: &crate::exchange::Exchange,
 ) -> (Option<String>, serde_json::Value) {
-    (None, json!({}))
+    (
+        x.policy().map(|p| p.name.clone()),
+        x.effective_policy_definition(),
+    )
 }
 
-/// Policies as definitions list them (of one vhost, or all).
-pub fn policies_json(_api: &Api, _vhost: Option<&str>) -> Vec<serde_json::Value> {
-    Vec::new()
+/// Policies as definitions list them (of one vhost, without their `vhost` field as
+/// RabbitMQ exports a vhost's definitions, or all).
+pub fn policies_json(api: &Api, vhost: Option<&str>) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for p in api.broker.policies() {
+        if vhost.is_some_and(|v| v != p.vhost) {
+            continue;
+        }
+        let mut v = p.to_json();
+        if let (Some(_), Some(m)) = (vhost, v.as_object_mut()) {
+            m.remove("vhost");
+        }
+        out.push(v);
+    }
+    out
 }
 
 /// What a handler knows: the broker, and who is asking.
@@ -333,6 +353,15 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(listing::get_exchange)
                 .put(topology::put_exchange)
                 .delete(topology::delete_exchange),
+        )
+        // Policies.
+        .route("/api/policies", get(policies::list_all))
+        .route("/api/policies/{vhost}", get(policies::list_vhost))
+        .route(
+            "/api/policies/{vhost}/{name}",
+            get(policies::get_policy)
+                .put(policies::put_policy)
+                .delete(policies::delete_policy),
         )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))

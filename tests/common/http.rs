@@ -65,3 +65,40 @@ pub async fn http(
 }
 
 pub const GUEST: Option<(&str, &str)> = Some(("guest", "guest"));
+
+/// `http` with a raw body sent as it is (an empty one too), for bodies that are not JSON.
+pub async fn http_raw(
+    b: &TestBroker,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: &str,
+) -> Reply {
+    let addr = b.mgmt_addr().expect("management API");
+    let mut s = within(5, tokio::net::TcpStream::connect(addr))
+        .await
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some((u, p)) = auth {
+        req += &format!("Authorization: Basic {}\r\n", b64(&format!("{u}:{p}")));
+    }
+    req += &format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    within(10, s.read_to_end(&mut raw)).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Reply {
+        status,
+        headers: head.to_lowercase(),
+        body: rest.to_string(),
+    }
+}
