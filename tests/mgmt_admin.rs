@@ -575,3 +575,24 @@ async fn definitions_export_and_import_over_http() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_before_they_are_read() {
+    let b = TestBroker::start_with(|c| c.management.max_body_size = 1000).await;
+    if b.broker().is_none() {
+        return;
+    }
+    let big = json!({"queues": [], "padding": "x".repeat(2000)});
+    let r = http(&b, "POST", "/api/definitions", GUEST, Some(big)).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            413,
+            json!({"error": "payload_too_large",
+                   "reason": "request body is larger than the limit of 1000 bytes"})
+        )
+    );
+    let small = json!({"queues": [{"name": "fits", "vhost": "/", "durable": true}]});
+    let r = http(&b, "POST", "/api/definitions", GUEST, Some(small)).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+}

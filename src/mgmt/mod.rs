@@ -199,6 +199,16 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
         tags,
     });
     let mut r = next.run(req).await;
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body limit's refusal, in JSON like every other error.
+        let limit = api.broker.config.management.max_body_size;
+        r = ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            error: "payload_too_large",
+            reason: format!("request body is larger than the limit of {limit} bytes"),
+        }
+        .into_response();
+    }
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
@@ -206,6 +216,7 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
 
 /// The API's routes.
 pub fn router(broker: Arc<Broker>) -> Router {
+    let max_body = broker.config.management.max_body_size;
     let api = Api { broker };
     Router::new()
         .route("/api/whoami", get(access::whoami))
@@ -387,16 +398,13 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(health::single_node),
         )
         .fallback(|| async { ApiError::not_found() })
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             authenticate,
         ))
         .with_state(api)
 }
-
-/// Largest request body accepted (definitions files included).
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Serve the API on `listener` until `stop` changes.
 pub async fn serve(
