@@ -349,7 +349,9 @@ async function loadTable(t) {
   t.body.replaceChildren(...rows);
   const first = (data.page - 1) * data.page_size;
   t.info.textContent = (data.item_count ? `${count(first + 1)}–${count(first + data.item_count)}` : '0')
-    + ` of ${count(data.filtered_count)} · page ${data.page} of ${data.page_count}`;
+    + ` of ${count(data.filtered_count)}`
+    + (data.filtered_count === data.total_count ? '' : ` (${count(data.total_count)} in all)`)
+    + ` · page ${data.page} of ${data.page_count}`;
   t.page = data.page;
   t.prev.disabled = data.page <= 1;
   t.next.disabled = data.page >= data.page_count;
@@ -386,14 +388,17 @@ function panel(t, title, sel, path, fields, ...boxes) {
     el('h2', null, `${title} `, el('q', null, title === 'Exchange' ? exchangeName(sel.name) : sel.name),
       ` in virtual host ${sel.vhost}`), close), missing, stats,
     el('div', { className: 'boxes' }, ...boxes.filter(Boolean)));
+  // Resolves to whether the object still exists.
   t.reload = async () => {
     try {
       fill(stats, await api('GET', path), fields);
       missing.hidden = true;
+      return true;
     } catch (e) {
       if (e.status !== 404) throw e;
       missing.hidden = false;
       say(missing, `This ${t.noun} no longer exists.`, true);
+      return false;
     }
   };
 }
@@ -522,7 +527,7 @@ function queueDetail(t, sel) {
     ['Exclusive', 'exclusive', yesNo], ['Arguments', 'arguments', json], ['Node', 'node']],
   publishBox('queue', sel, '', sel.name), getBox(path), purgeBox(path, sel), bindings);
   const stats = t.reload;
-  t.reload = async () => { await stats(); await bindings.load(); };
+  t.reload = async () => { if (await stats()) await bindings.load(); };
 }
 
 function exchangeDetail(t, sel) {
@@ -537,7 +542,7 @@ function exchangeDetail(t, sel) {
     ['Internal', 'internal', yesNo], ['Arguments', 'arguments', json]],
   publishBox('exchange', sel, sel.name, null), sel.name === '' ? null : bindings);
   const stats = t.reload;
-  t.reload = async () => { await stats(); if (sel.name !== '') await bindings.load(); };
+  t.reload = async () => { if ((await stats()) && sel.name !== '') await bindings.load(); };
 }
 
 // ---- start ----
