@@ -50,7 +50,15 @@ class Warren:
         env = dict(os.environ, NO_COLOR="1", WARREN_LOG="info")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [str(_binary()), "--amqp-port", "0", "--mgmt-port", "0", "--data-dir", str(Path(data_dir) / "data")],
+                [
+                    str(_binary()),
+                    "--amqp-port",
+                    "0",
+                    "--mgmt-port",
+                    "0",
+                    "--data-dir",
+                    str(Path(data_dir) / "data"),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -116,17 +124,29 @@ def artifacts():
 def browser(warren, artifacts, request):
     opts = webdriver.ChromeOptions()
     opts.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=opts)
+    driver = webdriver.Chrome(
+        service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=opts
+    )
     page = Page(driver, warren, artifacts, request.node.name)
     try:
         yield page
         # Script errors and content security policy violations end up in the console; so do
         # the 4xx answers the tests provoke, which are not errors of the page.
         log = driver.get_log("browser")
-        severe = [e["message"] for e in log if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
+        severe = [
+            e["message"]
+            for e in log
+            if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+        ]
         assert severe == [], severe
     finally:
         page.shot("last")
@@ -158,7 +178,10 @@ class Page:
 
         try:
             return WebDriverWait(
-                self.driver, WAIT, poll_frequency=0.1, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                self.driver,
+                WAIT,
+                poll_frequency=0.1,
+                ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
             ).until(probe)
         except Exception as e:
             self.shot("timeout")
@@ -178,10 +201,14 @@ class Page:
         try:
             self.wait(check, f"{selector} to read {expected!r}")
         except AssertionError as e:
-            raise AssertionError(f"{selector}: expected {expected!r}, saw {seen[0] if seen else None!r}") from e
+            raise AssertionError(
+                f"{selector}: expected {expected!r}, saw {seen[0] if seen else None!r}"
+            ) from e
 
     def displayed(self, selector):
-        return self.wait(lambda: self.css(selector).is_displayed() and self.css(selector), f"{selector} shown")
+        return self.wait(
+            lambda: self.css(selector).is_displayed() and self.css(selector), f"{selector} shown"
+        )
 
     def click(self, selector):
         self.wait(lambda: self.css(selector).click() or True, f"a click on {selector}")
@@ -202,12 +229,22 @@ class Page:
         self.displayed(f"#tab-{name}")
 
     def rows(self, table):
-        """The text of each cell of each row of a table."""
-        return [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in self.driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")]
+        """The text of each cell of each row of a table, read in one go (cell by cell would
+        take long enough on a big table for the page's refresh to redraw it midway)."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])]"
+            ".map((tr) => [...tr.cells].map((td) => td.innerText.trim()))",
+            f"#{table} tbody tr",
+        )
 
     def row(self, table, column, value):
         """Waits for the row whose cell `column` reads `value`; returns its cells' text."""
-        return self.wait(lambda: next((r for r in self.rows(table) if len(r) > column and r[column] == value), None), f"a row {value!r} in {table}")
+        return self.wait(
+            lambda: next(
+                (r for r in self.rows(table) if len(r) > column and r[column] == value), None
+            ),
+            f"a row {value!r} in {table}",
+        )
 
     def open(self, table, name):
         """Clicks the name button of the row for `name`."""

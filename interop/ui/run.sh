@@ -42,6 +42,7 @@ fi
 export UI_ARTIFACTS=${UI_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/warren-ui-artifacts-XXXXXX")}
 # selenium must not look for (or fetch) a driver of its own.
 export SE_OFFLINE=true
+echo "ui/run.sh: screenshots in $UI_ARTIFACTS"
 if [ -n "${WARREN_BIN:-}" ] && [[ $WARREN_BIN != /* ]]; then export WARREN_BIN=$PWD/$WARREN_BIN; fi
 cd "$here"
 "$venv/bin/python" -m pytest "$@"

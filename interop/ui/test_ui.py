@@ -109,6 +109,7 @@ def test_overview_queues_exchanges_connections_and_channels(browser, warren, ord
     page.open("queues-table", "ui-orders")
     page.text_is("#queues-detail h2 q", "ui-orders")
     page.text_is('#queues-detail [data-field="messages_ready"]', "3")
+    page.text_is("#queues-detail table.bindings tbody", "(AMQP default) ui-orders {}")
     page.type("#queue-publish-payload", "hello from chromium")
     page.click("#queue-publish button[type=submit]")
     page.text_is("#queue-publish-status", "Message published.")
@@ -121,7 +122,9 @@ def test_overview_queues_exchanges_connections_and_channels(browser, warren, ord
     Select(page.css("#queue-get-ackmode")).select_by_value("ack_requeue_true")
     page.click("#queue-get button[type=submit]")
     page.text_is("#queue-get-status", "4 messages.")
-    payloads = [p.text for p in page.driver.find_elements(By.CSS_SELECTOR, "#queue-get-result pre.payload")]
+    payloads = [
+        p.text for p in page.driver.find_elements(By.CSS_SELECTOR, "#queue-get-result pre.payload")
+    ]
     assert payloads == ["order 1", "order 2", "order 3", "hello from chromium"]
     page.text_is('#queue-get-result .message:last-child [data-field="routing_key"]', "ui-orders")
     page.text_is('#queue-get-result .message:last-child [data-field="payload_bytes"]', "19")
@@ -149,7 +152,9 @@ def test_overview_queues_exchanges_connections_and_channels(browser, warren, ord
     page.click("#queue-purge-confirm")
     page.text_is("#queue-purge-status", "Queue purged.")
     page.text_is('#queues-detail [data-field="messages_ready"]', "0")
-    page.wait(lambda: page.row("queues-table", 1, "ui-orders")[4:7] == ["0", "0", "0"], "the purged row")
+    page.wait(
+        lambda: page.row("queues-table", 1, "ui-orders")[4:7] == ["0", "0", "0"], "the purged row"
+    )
     assert warren.api("GET", "queues/%2F/ui-orders")[1]["messages"] == 0
     page.shot("purged")
 
@@ -164,13 +169,33 @@ def test_overview_queues_exchanges_connections_and_channels(browser, warren, ord
     page.click("#queue-get button[type=submit]")
     page.text_is("#queue-get-result pre.payload", markup)
     page.text_is('#queue-get-result [data-field="routing_key"]', XSS)
-    assert page.driver.find_elements(By.CSS_SELECTOR, "#queues-detail img, #queues-detail b, #queues-detail script") == []
+    assert (
+        page.driver.find_elements(
+            By.CSS_SELECTOR, "#queues-detail img, #queues-detail b, #queues-detail script"
+        )
+        == []
+    )
     no_alert(page)
     page.shot("markup")
 
+    # Sorting by a column, both ways, and filtering by name.
+    names = lambda: [r[1] for r in page.rows("queues-table")]  # noqa: E731
+    page.click("#queues-table th:nth-child(2) button")
+    page.wait(lambda: names() == [XSS, "ui-orders"], "sorted by name")
+    page.click("#queues-table th:nth-child(2) button")
+    page.wait(lambda: names() == ["ui-orders", XSS], "sorted by name, reversed")
+    page.type("#tab-queues .toolbar input", "ORDERS")
+    page.wait(lambda: names() == ["ui-orders"], "filtered by name")
+    page.text_is("#tab-queues .toolbar .info", "1–1 of 1 (2 in all) · page 1 of 1")
+
     # Exchanges: the default one routes by queue name; amq.fanout has no bindings.
     page.tab("exchanges")
-    assert page.row("exchanges-table", 1, "(AMQP default)")[:4] == ["/", "(AMQP default)", "direct", "durable"]
+    assert page.row("exchanges-table", 1, "(AMQP default)")[:4] == [
+        "/",
+        "(AMQP default)",
+        "direct",
+        "durable",
+    ]
     page.open("exchanges-table", "(AMQP default)")
     page.type("#exchange-publish-key", "ui-orders")
     page.type("#exchange-publish-payload", "via the exchanges tab")
@@ -195,14 +220,23 @@ def test_overview_queues_exchanges_connections_and_channels(browser, warren, ord
     page.click("#exchange-publish button[type=submit]")
     page.text_is("#exchange-publish-status", "Not Found")
     page.text_is("#exchanges-detail p.status.error", "This exchange no longer exists.")
+    assert not page.css("#error").is_displayed(), page.css("#error").text
 
     # Connections and channels: pika's connection and its one channel.
     page.tab("connections")
-    conn = page.wait(lambda: page.rows("connections-table")[0] if len(page.rows("connections-table")) == 1 else None, "one connection")
+    conn = page.wait(
+        lambda: (
+            page.rows("connections-table")[0] if len(page.rows("connections-table")) == 1 else None
+        ),
+        "one connection",
+    )
     assert conn[1:6] == ["guest", "/", "Pika Python Client Library", "1", "running"], conn
     assert all(re.match(r"^\d+(\.\d)? [kMG]?B/s$", r) for r in conn[6:]), conn
     page.tab("channels")
-    chan = page.wait(lambda: page.rows("channels-table")[0] if len(page.rows("channels-table")) == 1 else None, "one channel")
+    chan = page.wait(
+        lambda: page.rows("channels-table")[0] if len(page.rows("channels-table")) == 1 else None,
+        "one channel",
+    )
     assert chan[0] == conn[0] + " (1)", (chan, conn)
     assert chan[1:8] == ["guest", "/", "confirm", "0", "0", "0", "running"], chan
     page.shot("channels")
