@@ -74,9 +74,11 @@ function basic(user, pass) {
 }
 
 // Calls /api/<path>; resolves to the parsed JSON body (or null), rejects with an ApiError
-// carrying the `reason` of RabbitMQ's error body.
+// carrying the `reason` of RabbitMQ's error body. An answer that arrives after a logout (or
+// a login as someone else) is dropped: status -1, which nothing shows.
 async function api(method, path, body, credentials) {
-  const headers = { Authorization: credentials || auth, Accept: 'application/json' };
+  const sent = credentials || auth;
+  const headers = { Authorization: sent, Accept: 'application/json' };
   const init = { method, headers, cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -89,6 +91,7 @@ async function api(method, path, body, credentials) {
     throw new ApiError(0, 'Cannot reach the broker: ' + e.message);
   }
   const raw = await r.text();
+  if (!credentials && auth !== sent) throw new ApiError(-1, 'logged out');
   let data = null;
   try { data = raw ? JSON.parse(raw) : null; } catch (_) { data = null; }
   if (!r.ok) {
@@ -101,6 +104,7 @@ async function api(method, path, body, credentials) {
 // A failed call: a 401 that /api/whoami confirms means the login is gone (password changed,
 // user deleted) and brings the form back; anything else is shown where the action was.
 async function failed(err, node) {
+  if (err.status === -1) return;
   if (err.status === 401) {
     try {
       await api('GET', 'whoami');
