@@ -1,48 +1,16 @@
 //! The web page on the management port: `/` and its assets are served without credentials,
 //! with their content types and `cache-control: no-cache`, while everything under `/api`
-//! still asks for them. The page itself is driven in a browser by `interop/ui`. Plain
-//! HTTP/1.1 over a socket, as in `mgmt_api.rs`. In-process broker only.
+//! still asks for them. The page itself is driven in a browser by `interop/ui`. In-process
+//! broker only.
 
 mod common;
 
+use common::http::{http, Reply, GUEST};
 use common::*;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Reply {
-    status: u16,
-    /// The head, lowercased, for `contains` checks on header lines.
-    headers: String,
-    body: String,
-}
-
-async fn get(b: &TestBroker, path: &str, auth: Option<&str>) -> Reply {
-    let addr = b.mgmt_addr().expect("management API");
-    let mut s = within(5, tokio::net::TcpStream::connect(addr))
-        .await
-        .unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if let Some(userpass) = auth {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(userpass);
-        req += &format!("Authorization: Basic {b64}\r\n");
-    }
-    req += "\r\n";
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    within(10, s.read_to_end(&mut raw)).await.unwrap();
-    let text = String::from_utf8(raw).expect("UTF-8 reply");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
-    Reply {
-        status,
-        headers: head.to_lowercase(),
-        body: body.to_string(),
-    }
-}
-
-fn json_of(r: &Reply) -> Value {
-    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
+async fn get(b: &TestBroker, path: &str, auth: Option<(&str, &str)>) -> Reply {
+    http(b, "GET", path, auth, None).await
 }
 
 const NOT_FOUND: fn() -> Value = || json!({"error": "Object Not Found", "reason": "Not Found"});
@@ -121,7 +89,7 @@ async fn unknown_paths_outside_the_api_are_404_without_a_challenge() {
     }
     for path in ["/ui/nope.js", "/favicon.ico", "/index.html", "/ui/"] {
         let r = get(&b, path, None).await;
-        assert_eq!((r.status, json_of(&r)), (404, NOT_FOUND()), "{path}");
+        assert_eq!((r.status, r.json()), (404, NOT_FOUND()), "{path}");
         assert!(!r.headers.contains("www-authenticate"), "{path}");
     }
     b.stop().await;
@@ -150,9 +118,9 @@ async fn the_api_still_needs_credentials() {
             r.headers
         );
         assert_eq!(r.body, "", "{path}");
-        let r = get(&b, path, Some("guest:wrong")).await;
+        let r = get(&b, path, Some(("guest", "wrong"))).await;
         assert_eq!(
-            (r.status, json_of(&r)),
+            (r.status, r.json()),
             (
                 401,
                 json!({"error": "not_authorized", "reason": "Login failed"})
@@ -160,15 +128,15 @@ async fn the_api_still_needs_credentials() {
             "{path}"
         );
     }
-    let r = get(&b, "/api/whoami", Some("guest:guest")).await;
+    let r = get(&b, "/api/whoami", GUEST).await;
     assert_eq!(
-        (r.status, json_of(&r)),
+        (r.status, r.json()),
         (200, json!({"name": "guest", "tags": ["administrator"]}))
     );
     assert!(r.headers.contains("\r\ncache-control: no-cache\r\n"));
     for path in ["/api/no-such-thing", "/api"] {
-        let r = get(&b, path, Some("guest:guest")).await;
-        assert_eq!((r.status, json_of(&r)), (404, NOT_FOUND()), "{path}");
+        let r = get(&b, path, GUEST).await;
+        assert_eq!((r.status, r.json()), (404, NOT_FOUND()), "{path}");
     }
     b.stop().await;
 }
