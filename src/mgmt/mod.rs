@@ -1,8 +1,8 @@
 //! The management HTTP API, as RabbitMQ's management plugin answers it (status codes, JSON
 //! field names, error bodies recorded from 3.10.8): basic authentication with the users of
 //! the broker, access by tag, health checks, users, permissions and vhosts, declaring and
-//! deleting queues and exchanges, policies. The listing endpoints with message statistics (overview,
-//! queues, exchanges, connections) are not here yet.
+//! deleting queues and exchanges, policies, listings with message statistics, publish and get.
+//! The same port serves the web page (`ui`) at `/`, outside the API's authentication.
 
 mod access;
 mod admin;
@@ -13,6 +13,7 @@ mod listing;
 mod messages;
 mod policies;
 mod topology;
+mod ui;
 mod users_extra;
 pub mod views;
 
@@ -214,187 +215,188 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
     r
 }
 
-/// The API's routes.
+/// Everything on the management port: the web page without authentication, the API under
+/// `/api` with it. Other paths get the API's 404 body, without asking for credentials.
 pub fn router(broker: Arc<Broker>) -> Router {
+    ui::router()
+        .nest("/api", api_router(broker))
+        .fallback(|| async { ApiError::not_found() })
+}
+
+/// The API's routes, relative to `/api`. The authentication layer covers them and their
+/// fallback: an unknown path under `/api` needs credentials before it gets its 404, as in
+/// RabbitMQ.
+fn api_router(broker: Arc<Broker>) -> Router {
     let max_body = broker.config.management.max_body_size;
     let api = Api { broker };
     Router::new()
-        .route("/api/whoami", get(access::whoami))
-        .route("/api/overview", get(listing::overview))
-        .route("/api/nodes", get(listing::list_nodes))
-        .route("/api/nodes/{name}", get(listing::get_node))
-        .route("/api/vhosts", get(listing::list_vhosts))
-        .route("/api/queues", get(listing::list_queues))
-        .route("/api/queues/{vhost}", get(listing::list_queues))
-        .route("/api/exchanges", get(listing::list_exchanges))
-        .route("/api/exchanges/{vhost}", get(listing::list_exchanges))
-        .route("/api/bindings", get(listing::list_bindings))
-        .route("/api/bindings/{vhost}", get(listing::list_bindings))
+        .route("/whoami", get(access::whoami))
+        .route("/overview", get(listing::overview))
+        .route("/nodes", get(listing::list_nodes))
+        .route("/nodes/{name}", get(listing::get_node))
+        .route("/vhosts", get(listing::list_vhosts))
+        .route("/queues", get(listing::list_queues))
+        .route("/queues/{vhost}", get(listing::list_queues))
+        .route("/exchanges", get(listing::list_exchanges))
+        .route("/exchanges/{vhost}", get(listing::list_exchanges))
+        .route("/bindings", get(listing::list_bindings))
+        .route("/bindings/{vhost}", get(listing::list_bindings))
         .route(
-            "/api/bindings/{vhost}/e/{source}/{kind}/{dest}",
+            "/bindings/{vhost}/e/{source}/{kind}/{dest}",
             get(bindings::list).post(bindings::create),
         )
         .route(
-            "/api/bindings/{vhost}/e/{source}/{kind}/{dest}/{props}",
+            "/bindings/{vhost}/e/{source}/{kind}/{dest}/{props}",
             get(bindings::get_one).delete(bindings::delete),
         )
+        .route("/queues/{vhost}/{name}/bindings", get(bindings::of_queue))
         .route(
-            "/api/queues/{vhost}/{name}/bindings",
-            get(bindings::of_queue),
-        )
-        .route(
-            "/api/exchanges/{vhost}/{name}/bindings/{side}",
+            "/exchanges/{vhost}/{name}/bindings/{side}",
             get(bindings::of_exchange),
         )
         .route(
-            "/api/exchanges/{vhost}/{name}/publish",
+            "/exchanges/{vhost}/{name}/publish",
             axum::routing::post(messages::publish),
         )
         .route(
-            "/api/queues/{vhost}/{name}/get",
+            "/queues/{vhost}/{name}/get",
             axum::routing::post(messages::get),
         )
-        .route("/api/connections", get(listing::list_connections))
+        .route("/connections", get(listing::list_connections))
         .route(
-            "/api/connections/{name}",
+            "/connections/{name}",
             get(listing::get_connection).delete(admin::close_connection),
         )
         .route(
-            "/api/connections/{name}/channels",
+            "/connections/{name}/channels",
             get(listing::connection_channels),
         )
         .route(
-            "/api/vhosts/{vhost}/connections",
+            "/vhosts/{vhost}/connections",
             get(listing::list_connections),
         )
-        .route("/api/channels", get(listing::list_channels))
-        .route("/api/channels/{name}", get(listing::get_channel))
-        .route("/api/vhosts/{vhost}/channels", get(listing::list_channels))
-        .route("/api/consumers", get(listing::list_consumers))
-        .route("/api/consumers/{vhost}", get(listing::list_consumers))
-        .route("/api/users", get(access::list_users))
+        .route("/channels", get(listing::list_channels))
+        .route("/channels/{name}", get(listing::get_channel))
+        .route("/vhosts/{vhost}/channels", get(listing::list_channels))
+        .route("/consumers", get(listing::list_consumers))
+        .route("/consumers/{vhost}", get(listing::list_consumers))
+        .route("/users", get(access::list_users))
         .route(
-            "/api/users/{name}",
+            "/users/{name}",
             get(access::get_user)
                 .put(access::put_user)
                 .delete(access::delete_user),
         )
-        .route("/api/permissions", get(access::list_permissions))
+        .route("/permissions", get(access::list_permissions))
         .route(
-            "/api/vhosts/{name}/permissions",
+            "/vhosts/{name}/permissions",
             get(users_extra::vhost_permissions),
         )
         .route(
-            "/api/vhosts/{name}/topic-permissions",
+            "/vhosts/{name}/topic-permissions",
             get(users_extra::no_topic_permissions),
         )
         .route(
-            "/api/users/{name}/permissions",
+            "/users/{name}/permissions",
             get(users_extra::user_permissions),
         )
         .route(
-            "/api/users/{name}/topic-permissions",
+            "/users/{name}/topic-permissions",
             get(users_extra::no_topic_permissions),
         )
         .route(
-            "/api/users/without-permissions",
+            "/users/without-permissions",
             get(users_extra::users_without_permissions),
         )
         .route(
-            "/api/users/bulk-delete",
+            "/users/bulk-delete",
             axum::routing::post(users_extra::bulk_delete_users),
         )
-        .route("/api/user-limits", get(users_extra::list_user_limits))
+        .route("/user-limits", get(users_extra::list_user_limits))
+        .route("/user-limits/{user}", get(users_extra::list_user_limits))
         .route(
-            "/api/user-limits/{user}",
-            get(users_extra::list_user_limits),
-        )
-        .route(
-            "/api/user-limits/{user}/{name}",
+            "/user-limits/{user}/{name}",
             put(users_extra::put_user_limit).delete(users_extra::delete_user_limit),
         )
         .route(
-            "/api/connections/username/{user}",
+            "/connections/username/{user}",
             get(users_extra::user_connections).delete(users_extra::close_user_connections),
         )
-        .route("/api/auth", get(users_extra::auth))
+        .route("/auth", get(users_extra::auth))
         .route(
-            "/api/permissions/{vhost}/{user}",
+            "/permissions/{vhost}/{user}",
             get(access::get_permission)
                 .put(access::put_permission)
                 .delete(access::delete_permission),
         )
         .route(
-            "/api/vhosts/{name}",
+            "/vhosts/{name}",
             get(listing::get_vhost)
                 .put(access::put_vhost)
                 .delete(admin::delete_vhost),
         )
         .route(
-            "/api/definitions",
+            "/definitions",
             get(admin::get_definitions).post(admin::post_definitions),
         )
         .route(
-            "/api/definitions/{vhost}",
+            "/definitions/{vhost}",
             get(admin::get_definitions).post(admin::post_definitions),
         )
-        .route("/api/vhost-limits", get(admin::list_vhost_limits))
-        .route("/api/vhost-limits/{vhost}", get(admin::list_vhost_limits))
+        .route("/vhost-limits", get(admin::list_vhost_limits))
+        .route("/vhost-limits/{vhost}", get(admin::list_vhost_limits))
         .route(
-            "/api/vhost-limits/{vhost}/{name}",
+            "/vhost-limits/{vhost}/{name}",
             put(admin::put_vhost_limit).delete(admin::delete_vhost_limit),
         )
-        .route("/api/cluster-name", get(admin::cluster_name))
-        .route("/api/extensions", get(admin::empty_list))
-        .route("/api/topic-permissions", get(admin::empty_list))
-        .route("/api/parameters", get(admin::parameters))
-        .route("/api/global-parameters", get(admin::global_parameters))
+        .route("/cluster-name", get(admin::cluster_name))
+        .route("/extensions", get(admin::empty_list))
+        .route("/topic-permissions", get(admin::empty_list))
+        .route("/parameters", get(admin::parameters))
+        .route("/global-parameters", get(admin::global_parameters))
         .route(
-            "/api/queues/{vhost}/{name}",
+            "/queues/{vhost}/{name}",
             get(listing::get_queue)
                 .put(topology::put_queue)
                 .delete(topology::delete_queue),
         )
         .route(
-            "/api/queues/{vhost}/{name}/contents",
+            "/queues/{vhost}/{name}/contents",
             axum::routing::delete(topology::purge_queue),
         )
         .route(
-            "/api/exchanges/{vhost}/{name}",
+            "/exchanges/{vhost}/{name}",
             get(listing::get_exchange)
                 .put(topology::put_exchange)
                 .delete(topology::delete_exchange),
         )
         // Policies.
-        .route("/api/policies", get(policies::list_all))
-        .route("/api/policies/{vhost}", get(policies::list_vhost))
+        .route("/policies", get(policies::list_all))
+        .route("/policies/{vhost}", get(policies::list_vhost))
         .route(
-            "/api/policies/{vhost}/{name}",
+            "/policies/{vhost}/{name}",
             get(policies::get_policy)
                 .put(policies::put_policy)
                 .delete(policies::delete_policy),
         )
-        .route("/api/health/checks/alarms", get(health::alarms))
-        .route("/api/health/checks/local-alarms", get(health::alarms))
+        .route("/health/checks/alarms", get(health::alarms))
+        .route("/health/checks/local-alarms", get(health::alarms))
+        .route("/health/checks/virtual-hosts", get(health::virtual_hosts))
         .route(
-            "/api/health/checks/virtual-hosts",
-            get(health::virtual_hosts),
-        )
-        .route(
-            "/api/health/checks/port-listener/{port}",
+            "/health/checks/port-listener/{port}",
             get(health::port_listener),
         )
         .route(
-            "/api/health/checks/protocol-listener/{protocol}",
+            "/health/checks/protocol-listener/{protocol}",
             get(health::protocol_listener),
         )
-        .route("/api/aliveness-test/{vhost}", get(health::aliveness))
+        .route("/aliveness-test/{vhost}", get(health::aliveness))
         .route(
-            "/api/health/checks/node-is-quorum-critical",
+            "/health/checks/node-is-quorum-critical",
             get(health::single_node),
         )
         .route(
-            "/api/health/checks/node-is-mirror-sync-critical",
+            "/health/checks/node-is-mirror-sync-critical",
             get(health::single_node),
         )
         .fallback(|| async { ApiError::not_found() })
