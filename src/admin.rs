@@ -6,6 +6,20 @@ use crate::connection::ConnEvent;
 use crate::error::{BrokerError, ReplyCode};
 
 impl Broker {
+    /// The cluster name: as set by an operator, else the node name (RabbitMQ's default).
+    pub fn cluster_name(&self) -> String {
+        match self.store.cluster_name() {
+            Ok(Some(name)) => name,
+            _ => crate::broker::node_name(),
+        }
+    }
+
+    /// Set the cluster name (kept in the store; new connections are told it).
+    pub fn set_cluster_name(&self, name: &str) -> Result<(), BrokerError> {
+        self.store.put_cluster_name(name)?;
+        Ok(())
+    }
+
     /// Delete a vhost: its connections are closed (320), its queues with their messages, its
     /// exchanges, bindings, permissions and limits are removed from memory and from the store.
     /// False if there is no such vhost.

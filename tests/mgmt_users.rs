@@ -107,3 +107,53 @@ async fn per_vhost_and_per_user_views_bulk_delete_and_user_limits() {
     assert_eq!(r.status, 204);
     assert_eq!(get("/api/user-limits/ann").await.json(), json!([]));
 }
+
+#[tokio::test]
+async fn the_cluster_name_is_set_over_http_and_kept() {
+    let b = TestBroker::start().await;
+    if b.broker().is_none() {
+        return;
+    }
+    let node = http(&b, "GET", "/api/overview?columns=node", GUEST, None)
+        .await
+        .json()["node"]
+        .clone();
+    // By default the cluster is named after its node, as in RabbitMQ.
+    assert_eq!(
+        http(&b, "GET", "/api/cluster-name", GUEST, None)
+            .await
+            .json(),
+        json!({"name": node})
+    );
+    let r = http(
+        &b,
+        "PUT",
+        "/api/cluster-name",
+        GUEST,
+        Some(json!({"name": "orders-prod"})),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = http(
+        &b,
+        "PUT",
+        "/api/cluster-name",
+        GUEST,
+        Some(json!({"name": ""})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let b = b.restart().await;
+    assert_eq!(
+        http(&b, "GET", "/api/cluster-name", GUEST, None)
+            .await
+            .json(),
+        json!({"name": "orders-prod"})
+    );
+    assert_eq!(
+        http(&b, "GET", "/api/overview?columns=cluster_name", GUEST, None)
+            .await
+            .json(),
+        json!({"cluster_name": "orders-prod"})
+    );
+}

@@ -89,7 +89,7 @@ impl Conn {
             AMQPClass::Connection(c::AMQPMethod::Start(c::Start {
                 version_major: 0,
                 version_minor: 9,
-                server_properties: server_properties("warren"),
+                server_properties: server_properties(&self.broker.cluster_name()),
                 mechanisms: if external.is_some() {
                     "PLAIN AMQPLAIN EXTERNAL".into()
                 } else {

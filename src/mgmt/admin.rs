@@ -125,7 +125,7 @@ fn export(api: &Api, only: Option<&str>) -> Value {
     if only.is_none() {
         out.insert(
             "global_parameters".into(),
-            json!([{"name": "cluster_name", "value": crate::broker::node_name()}]),
+            json!([{"name": "cluster_name", "value": api.broker.cluster_name()}]),
         );
     }
     out.insert("policies".into(), super::policies_json(api, only).into());
@@ -249,8 +249,27 @@ pub async fn delete_vhost_limit(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn cluster_name() -> Json<Value> {
-    Json(json!({"name": crate::broker::node_name()}))
+pub async fn cluster_name(State(api): State<Api>) -> Json<Value> {
+    Json(json!({"name": api.broker.cluster_name()}))
+}
+
+/// `PUT /api/cluster-name` with `{"name": ...}`: 204.
+pub async fn put_cluster_name(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+    raw: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&caller)?;
+    let req: Map<String, Value> = body(&raw)?;
+    let name = req
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name must be a non-empty string"))?;
+    api.broker
+        .set_cluster_name(name)
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn empty_list() -> Json<Value> {
@@ -272,9 +291,12 @@ pub async fn parameters(State(api): State<Api>, Extension(caller): Extension<Cal
     Ok(Json(Value::Array(out)))
 }
 
-pub async fn global_parameters(Extension(caller): Extension<Caller>) -> Reply {
+pub async fn global_parameters(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+) -> Reply {
     require_admin(&caller)?;
     Ok(Json(
-        json!([{"name": "cluster_name", "value": crate::broker::node_name()}]),
+        json!([{"name": "cluster_name", "value": api.broker.cluster_name()}]),
     ))
 }

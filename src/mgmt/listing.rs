@@ -285,7 +285,7 @@ pub async fn overview(
         "product_version": crate::mgmt::VERSION,
         "product_name": "RabbitMQ",
         "rabbitmq_version": crate::mgmt::VERSION,
-        "cluster_name": node,
+        "cluster_name": b.cluster_name(),
         "erlang_version": format!("warren {}", env!("CARGO_PKG_VERSION")),
         "erlang_full_version": format!("warren {} (Rust)", env!("CARGO_PKG_VERSION")),
         "release_series_support_status": "supported",

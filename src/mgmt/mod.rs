@@ -349,7 +349,10 @@ fn api_router(broker: Arc<Broker>) -> Router {
             "/vhost-limits/{vhost}/{name}",
             put(admin::put_vhost_limit).delete(admin::delete_vhost_limit),
         )
-        .route("/cluster-name", get(admin::cluster_name))
+        .route(
+            "/cluster-name",
+            get(admin::cluster_name).put(admin::put_cluster_name),
+        )
         .route("/extensions", get(admin::empty_list))
         .route("/topic-permissions", get(admin::empty_list))
         .route("/parameters", get(admin::parameters))

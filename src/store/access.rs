@@ -59,6 +59,19 @@ impl Store {
         Ok(())
     }
 
+    /// The cluster name set by an operator, if any (`g\0cluster_name`).
+    pub fn cluster_name(&self) -> StoreResult<Option<String>> {
+        let v = self.access_tree()?.get(b"g\0cluster_name")?;
+        Ok(v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn put_cluster_name(&self, name: &str) -> StoreResult<()> {
+        self.access_tree()?
+            .insert(b"g\0cluster_name", name.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Forget a vhost's record and its limits.
     pub fn delete_vhost(&self, name: &str) -> StoreResult<()> {
         let tree = self.access_tree()?;
