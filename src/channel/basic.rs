@@ -118,6 +118,9 @@ impl Channel {
         };
         if let Some(tx) = &mut self.tx {
             tx.publishes.push((x, msg, mandatory));
+            self.info
+                .uncommitted
+                .store(tx.publishes.len() as u32, Ordering::Relaxed);
             return Ok(());
         }
         self.info.stats.publish.inc();

@@ -423,6 +423,9 @@ impl Channel {
             let before = c.confirmed();
             c.flush(self.id, out);
             self.info.stats.confirm.add(c.confirmed() - before);
+            self.info
+                .unconfirmed
+                .store(c.pending() as u32, Ordering::Relaxed);
         }
     }
 }

@@ -385,7 +385,12 @@ impl Conn {
         };
         match f(chan, &mut ctx).map_err(|e| e.on(method.0, method.1)) {
             Ok(()) => {
-                chan.refresh_info();
+                // Not for content frames and basic.publish: once per message would cost more
+                // than the publish itself. What a publish changes is kept up to date where it
+                // changes (confirms, tx), once per batch.
+                if method != (60, 40) && method != (0, 0) {
+                    chan.refresh_info();
+                }
                 if chan.is_closed() {
                     vhost.retire_channel(chan.info());
                     self.broker.churn.channel_closed.inc();
@@ -415,8 +420,11 @@ impl Conn {
             .map(|(n, _)| *n)
             .collect();
         for n in due {
-            if let Err(e) = self.with_channel(n, (0, 0), |chan, ctx| chan.check_timeouts(ctx, now))
-            {
+            if let Err(e) = self.with_channel(n, (0, 0), |chan, ctx| {
+                let r = chan.check_timeouts(ctx, now);
+                chan.refresh_info();
+                r
+            }) {
                 self.close_connection(e);
             }
         }
