@@ -43,6 +43,13 @@ pub struct Broker {
     pub churn: crate::stats::Churn,
     /// When the broker started (the nodes' `uptime`).
     pub started: std::time::Instant,
+    /// Login attempts over AMQP and over the management API (Prometheus'
+    /// `rabbitmq_auth_attempts_*`).
+    pub auth_amqp: crate::stats::AuthStats,
+    pub auth_http: crate::stats::AuthStats,
+    /// RabbitMQ's persistent cluster id (`rabbitmq-cluster-id-...`): made on the first start
+    /// and kept in the store, so that it survives restarts.
+    pub cluster_id: String,
 }
 
 impl Broker {
@@ -62,6 +69,9 @@ impl Broker {
             alarms: crate::alarm::Alarms::new(&config.resources, config.storage.data_dir.clone()),
             churn: Default::default(),
             started: std::time::Instant::now(),
+            auth_amqp: Default::default(),
+            auth_http: Default::default(),
+            cluster_id: String::new(),
             config,
         };
         let vh = b.config.auth.default_vhost.clone();
@@ -70,6 +80,11 @@ impl Broker {
         if let Err(e) = b.load_access() {
             tracing::error!(error = %e, "cannot read users and permissions from the store");
         }
+        let mut b = b;
+        b.cluster_id = b.store.cluster_id().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot keep the cluster id in the store");
+            crate::store::new_cluster_id()
+        });
         Arc::new(b)
     }
 

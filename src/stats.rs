@@ -6,6 +6,7 @@
 //! channel's counters are only written by its connection task; a queue's by whoever holds the
 //! queue). Rates are computed by the sampler, never on the message path.
 
+use crate::queue::dead_letter::Reason;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -136,6 +137,10 @@ message_stats!(
     drop_unroutable,
     publish_in,
     publish_out,
+    // Publishes on a channel in confirm mode, and queues publishes reached (a message routed
+    // to three queues counts three): Prometheus' global received_confirm and routed counters.
+    received_confirm,
+    routed,
 );
 
 /// The counters a channel, vhost and the overview report.
@@ -231,6 +236,53 @@ impl IoStats {
         self.recv_cnt.sample(secs);
         self.send_oct.sample(secs);
         self.send_cnt.sample(secs);
+    }
+}
+
+/// Messages that died in queues, by reason and by whether they went to a dead-letter
+/// exchange (RabbitMQ's `at_most_once` strategy) or nowhere (`disabled`).
+#[derive(Debug, Default)]
+pub struct DeathStats {
+    /// `[reason as usize][0]`: dead-lettered, `[..][1]`: dropped.
+    counts: [[Counter; 2]; 4],
+}
+
+impl DeathStats {
+    #[inline]
+    pub fn inc(&self, reason: Reason, dead_lettered: bool) {
+        self.counts[reason as usize][usize::from(!dead_lettered)].inc();
+    }
+
+    pub fn get(&self, reason: Reason, dead_lettered: bool) -> u64 {
+        self.counts[reason as usize][usize::from(!dead_lettered)].get()
+    }
+
+    /// Add another's counts to these (a deleted queue's, into its vhost's).
+    pub fn absorb(&self, other: &DeathStats) {
+        for (mine, theirs) in self.counts.iter().zip(&other.counts) {
+            for (a, b) in mine.iter().zip(theirs) {
+                a.add(b.get());
+            }
+        }
+    }
+}
+
+/// Login attempts of one protocol.
+#[derive(Debug, Default)]
+pub struct AuthStats {
+    pub attempts: Counter,
+    pub succeeded: Counter,
+    pub failed: Counter,
+}
+
+impl AuthStats {
+    pub fn record(&self, ok: bool) {
+        self.attempts.inc();
+        if ok {
+            self.succeeded.inc();
+        } else {
+            self.failed.inc();
+        }
     }
 }
 

@@ -142,6 +142,7 @@ impl Queue {
 
     /// A message died: keep it for the dead-letter exchange, if the queue has one.
     pub(super) fn died(&self, st: &mut State, msg: Arc<Message>, reason: Reason) {
+        self.deaths.inc(reason, self.dead_letter.is_some());
         if self.dead_letter.is_some() {
             st.dead.push((msg, reason));
         }

@@ -24,7 +24,7 @@ pub use features::{Features, QueueKind};
 pub use ready::Budget;
 use ready::{Gone, Home, ReadyList};
 pub use settle::Returned;
-pub use view::{ConsumerView, Snapshot};
+pub use view::{ConsumerView, Levels, Snapshot};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
@@ -122,6 +122,8 @@ pub struct Queue {
     state: Mutex<State>,
     /// Message counters for the management API.
     pub stats: crate::stats::MsgStats,
+    /// Messages that died here, by reason, for Prometheus.
+    pub deaths: crate::stats::DeathStats,
     /// Depth rates (messages, ready, unacked) for the management API.
     pub depth: [crate::stats::Gauge; 3],
 }
@@ -245,6 +247,7 @@ impl Queue {
             features,
             deleted: AtomicBool::new(false),
             stats: Default::default(),
+            deaths: Default::default(),
             depth: Default::default(),
             state: Mutex::new(State {
                 ready: ReadyList::new(budget, transient, lanes),

@@ -5,7 +5,7 @@
 use super::VHost;
 use crate::exchange::Exchange;
 use crate::queue::Queue;
-use crate::stats::{Counter, Gauge, IoStats, MsgStats};
+use crate::stats::{Counter, DeathStats, Gauge, IoStats, MsgStats};
 use std::sync::Arc;
 
 /// A vhost's statistics.
@@ -16,6 +16,13 @@ pub struct VhostMetrics {
     /// Octets of connections closed in this vhost.
     pub retired_recv_oct: Counter,
     pub retired_send_oct: Counter,
+    /// Frames of connections closed in this vhost.
+    pub retired_recv_cnt: Counter,
+    pub retired_send_cnt: Counter,
+    /// Counters of deleted queues, by [`QueueKind`](crate::queue::QueueKind) (classic,
+    /// quorum), so that the totals Prometheus reports never go down.
+    pub retired_queues: [MsgStats; 2],
+    pub retired_deaths: [DeathStats; 2],
     pub queue_declared: Counter,
     pub queue_created: Counter,
     pub queue_deleted: Counter,
@@ -37,6 +44,15 @@ impl VHost {
     pub fn retire_io(&self, io: &IoStats) {
         self.metrics.retired_recv_oct.add(io.recv_oct.get());
         self.metrics.retired_send_oct.add(io.send_oct.get());
+        self.metrics.retired_recv_cnt.add(io.recv_cnt.get());
+        self.metrics.retired_send_cnt.add(io.send_cnt.get());
+    }
+
+    /// A queue of this vhost was deleted: keep its counts.
+    pub fn retire_queue(&self, q: &Queue) {
+        let kind = q.kind() as usize;
+        self.metrics.retired_queues[kind].absorb(&q.stats);
+        self.metrics.retired_deaths[kind].absorb(&q.deaths);
     }
 
     /// The queues, sorted by name.
