@@ -8,6 +8,7 @@ mod access;
 mod health;
 pub mod list;
 mod listing;
+pub mod prometheus;
 mod topology;
 pub mod views;
 
