@@ -71,7 +71,7 @@ impl Queue {
                         self.forget([e.gone()]);
                         self.died(&mut st, e.msg, Reason::Expired);
                     }
-                    Err(gone) => self.forget([gone]),
+                    Err(gone) => self.dropped(gone, Reason::Expired),
                 }
             }
         }
@@ -140,6 +140,12 @@ impl Queue {
         vhost.dead_letter(&self.name, target, dead);
     }
 
+    /// A message died unread (no dead-letter exchange to give it to): the store forgets it.
+    pub(super) fn dropped(&self, gone: super::ready::Gone, reason: Reason) {
+        self.forget([gone]);
+        self.deaths.inc(reason, false);
+    }
+
     /// A message died: keep it for the dead-letter exchange, if the queue has one.
     pub(super) fn died(&self, st: &mut State, msg: Arc<Message>, reason: Reason) {
         self.deaths.inc(reason, self.dead_letter.is_some());
@@ -181,7 +187,7 @@ impl Queue {
                     self.forget([e.gone()]);
                     self.died(st, e.msg, Reason::Expired);
                 }
-                Err(gone) => self.forget([gone]),
+                Err(gone) => self.dropped(gone, Reason::Expired),
             }
         }
     }
@@ -191,7 +197,7 @@ impl Queue {
     fn remove_head(&self, st: &mut State, reason: Reason) {
         if self.dead_letter.is_none() {
             if let Some(gone) = st.ready.drop_front() {
-                self.forget([gone]);
+                self.dropped(gone, reason);
             }
             return;
         }
@@ -200,7 +206,7 @@ impl Queue {
                 self.forget([e.gone()]);
                 self.died(st, e.msg, reason);
             }
-            Some(Err(gone)) => self.forget([gone]),
+            Some(Err(gone)) => self.dropped(gone, reason),
             None => {}
         }
     }

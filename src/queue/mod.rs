@@ -340,9 +340,12 @@ impl Queue {
         if ttl == Some(0) {
             // TTL 0: delivered now to a consumer that can take it, or never.
             if let Some(gone) = st.ready.pop_back_if(id, lane) {
-                self.forget([gone]);
-                if let Some(msg) = kept {
-                    self.died(&mut st, msg, Reason::Expired);
+                match kept {
+                    Some(msg) => {
+                        self.forget([gone]);
+                        self.died(&mut st, msg, Reason::Expired);
+                    }
+                    None => self.dropped(gone, Reason::Expired),
                 }
             }
         }
