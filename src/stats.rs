@@ -267,6 +267,45 @@ impl DeathStats {
     }
 }
 
+/// Upper bounds of the message size histogram (RabbitMQ 4.1's `rabbitmq_message_size_bytes`);
+/// a last bucket takes the rest.
+pub const SIZE_BUCKETS: [u64; 8] = [
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+];
+
+/// Sizes of the message bodies published: how many fell in each bucket (not cumulative),
+/// and their sum.
+#[derive(Debug, Default)]
+pub struct SizeHistogram {
+    pub buckets: [Counter; 9],
+    pub sum: Counter,
+}
+
+impl SizeHistogram {
+    #[inline]
+    pub fn observe(&self, size: usize) {
+        let size = size as u64;
+        let i = SIZE_BUCKETS.iter().take_while(|b| size > **b).count();
+        self.buckets[i].inc();
+        self.sum.add(size);
+    }
+
+    /// Add another's counts to these (a closed channel's, into its vhost's).
+    pub fn absorb(&self, other: &SizeHistogram) {
+        for (a, b) in self.buckets.iter().zip(&other.buckets) {
+            a.add(b.get());
+        }
+        self.sum.add(other.sum.get());
+    }
+}
+
 /// Login attempts of one protocol.
 #[derive(Debug, Default)]
 pub struct AuthStats {
@@ -419,6 +458,17 @@ mod tests {
         g.sample(10, 5.0);
         g.sample(9, 5.0);
         assert_eq!(g.rate(), -0.2);
+    }
+
+    #[test]
+    fn sizes_fall_in_the_first_bucket_that_holds_them() {
+        let h = SizeHistogram::default();
+        for size in [0, 100, 101, 1_000_000, 100_000_001] {
+            h.observe(size);
+        }
+        let counts: Vec<u64> = h.buckets.iter().map(Counter::get).collect();
+        assert_eq!(counts, [2, 1, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(h.sum.get(), 101_000_202);
     }
 
     #[test]

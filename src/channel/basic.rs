@@ -101,6 +101,7 @@ impl Channel {
             }
         }
         let mandatory = c.publish.mandatory;
+        self.info.sizes.observe(c.body.len());
         let msg = match rewritten {
             Some(properties) => Message::with_properties(
                 c.publish.exchange.into(),

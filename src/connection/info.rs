@@ -99,6 +99,8 @@ pub struct ChannelInfo {
     /// channel first used them (Prometheus' per-object channel metrics).
     pub exchanges: ObjectCounters,
     pub queues: ObjectCounters,
+    /// Sizes of the bodies published on this channel.
+    pub sizes: crate::stats::SizeHistogram,
 }
 
 /// Counters by the name of an exchange or a queue.

@@ -5,7 +5,7 @@
 use super::VHost;
 use crate::exchange::Exchange;
 use crate::queue::Queue;
-use crate::stats::{Counter, DeathStats, Gauge, IoStats, MsgStats};
+use crate::stats::{Counter, DeathStats, Gauge, IoStats, MsgStats, SizeHistogram};
 use std::sync::Arc;
 
 /// A vhost's statistics.
@@ -23,6 +23,8 @@ pub struct VhostMetrics {
     /// quorum), so that the totals Prometheus reports never go down.
     pub retired_queues: [MsgStats; 2],
     pub retired_deaths: [DeathStats; 2],
+    /// Sizes of the messages published on closed channels.
+    pub retired_sizes: SizeHistogram,
     pub queue_declared: Counter,
     pub queue_created: Counter,
     pub queue_deleted: Counter,
@@ -38,6 +40,7 @@ impl VHost {
     /// A channel of this vhost closed: keep its counts in the vhost's totals.
     pub fn retire_channel(&self, info: &crate::connection::info::ChannelInfo) {
         self.metrics.retired.absorb(&info.stats);
+        self.metrics.retired_sizes.absorb(&info.sizes);
     }
 
     /// A connection of this vhost closed: keep its octet counts.

@@ -9,7 +9,7 @@ use super::Scrape;
 use crate::connection::info::ChannelInfo;
 use crate::queue::dead_letter::Reason;
 use crate::queue::QueueKind;
-use crate::stats::{Counter, DeathStats, MsgStats};
+use crate::stats::{Counter, DeathStats, MsgStats, SizeHistogram};
 
 const PROTOCOL: (&str, &str) = ("protocol", "amqp091");
 
@@ -284,4 +284,36 @@ fn by_queue_type(w: &mut Writer, (d, value): &(Def, StatsValue), queues: &[&MsgS
 
 fn by_protocol(w: &mut Writer, (d, value): &(Def, ChannelCounter), totals: &MsgStats) {
     w.family(d).sample(&[PROTOCOL], value(totals).get());
+}
+
+const MESSAGE_SIZE: Def = def(
+    "message_size_bytes",
+    Kind::Histogram,
+    "Size of messages received from publishers",
+);
+
+/// Bucket bounds as Prometheus writes them once scraped (and as the Overview dashboard of
+/// RabbitMQ 4.1 queries them).
+const SIZE_LE: [&str; 9] = [
+    "100.0", "1000.0", "10000.0", "100000.0", "1e+06", "1e+07", "5e+07", "1e+08", "+Inf",
+];
+
+/// `rabbitmq_message_size_bytes` (RabbitMQ 4.1): sizes of the bodies published since the
+/// broker started.
+pub(super) fn message_sizes(s: &Scrape, w: &mut Writer) {
+    let total = SizeHistogram::default();
+    for v in &s.vhosts {
+        total.absorb(&v.metrics.retired_sizes);
+    }
+    for c in s.conns.iter().flat_map(|c| c.channels()) {
+        total.absorb(&c.sizes);
+    }
+    let mut f = w.family(&MESSAGE_SIZE);
+    let mut count = 0;
+    for (le, bucket) in SIZE_LE.iter().zip(&total.buckets) {
+        count += bucket.get();
+        f.sample_suffixed("_bucket", &[PROTOCOL, ("le", le)], count.into());
+    }
+    f.sample_suffixed("_sum", &[PROTOCOL], total.sum.get().into());
+    f.sample_suffixed("_count", &[PROTOCOL], count.into());
 }

@@ -4,7 +4,7 @@
 //! unchanged. No authentication, as RabbitMQ.
 //!
 //! - `GET /metrics`: aggregated, one sample per metric (sums over queues, channels and
-//!   connections), plus the global counters.
+//!   connections), plus the global counters and 4.1's message size histogram.
 //! - `GET /metrics/per-object`: the same metrics, one sample per queue, channel, connection.
 //! - `GET /metrics/detailed?family=F&vhost=V`: the families asked for, per object, named
 //!   `rabbitmq_detailed_*` (`rabbitmq_cluster_*` for vhost and exchange enumerations); `vhost`
@@ -19,6 +19,8 @@
 //! `..._persistent`, `..._paged_out`, `rabbitmq_queue_head_message_timestamp`,
 //! `rabbitmq_queue_disk_*`).
 
+mod cluster;
+mod connections;
 mod core;
 mod global;
 mod objects;
@@ -163,12 +165,12 @@ fn render(
             "channel_metrics" => objects::channel_levels(&s, &mut w),
             "channel_exchange_metrics" => objects::channel_exchange(&s, &mut w),
             "channel_queue_metrics" => objects::channel_queue(&s, &mut w),
-            "connection_coarse_metrics" => objects::connection_coarse(&s, &mut w),
-            "connection_metrics" => objects::connection(&s, &mut w),
+            "connection_coarse_metrics" => connections::connection_coarse(&s, &mut w),
+            "connection_metrics" => connections::connection(&s, &mut w),
             "channel_queue_exchange_metrics" => objects::queue_published(&s, &mut w),
-            "vhost_status" => w.with_prefix(CLUSTER, |w| objects::vhost_status(&s, w)),
-            "exchange_bindings" => w.with_prefix(CLUSTER, |w| objects::exchange_bindings(&s, w)),
-            "exchange_names" => w.with_prefix(CLUSTER, |w| objects::exchange_names(&s, w)),
+            "vhost_status" => w.with_prefix(CLUSTER, |w| cluster::vhost_status(&s, w)),
+            "exchange_bindings" => w.with_prefix(CLUSTER, |w| cluster::exchange_bindings(&s, w)),
+            "exchange_names" => w.with_prefix(CLUSTER, |w| cluster::exchange_names(&s, w)),
             _ => {}
         }
     }
@@ -178,6 +180,9 @@ fn render(
     w.with_prefix("rabbitmq_", |w| core::identity(&s, w, endpoint.label()));
     if endpoint != Endpoint::Detailed {
         global::counters(&s, &mut w);
+    }
+    if endpoint == Endpoint::Aggregated {
+        global::message_sizes(&s, &mut w);
     }
     w.finish()
 }

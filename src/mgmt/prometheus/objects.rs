@@ -1,8 +1,8 @@
-//! The families of queues, channels, connections and exchanges: one sample per object
-//! (per-object and detailed endpoints) or one per metric (`/metrics`). Aggregated gauges are
-//! sums over the live objects, as RabbitMQ's; aggregated counters of channels and
-//! connections also keep the counts of closed ones (and queue counters those of deleted
-//! queues), so that they never go down, where RabbitMQ's drop when a channel closes.
+//! The families of queues and channels: one sample per object (per-object and detailed
+//! endpoints) or one per metric (`/metrics`). Aggregated gauges are sums over the live
+//! objects, as RabbitMQ's; aggregated counters of channels (and of connections, see
+//! [`super::connections`]) also keep the counts of closed ones, so that they never go down,
+//! where RabbitMQ's drop when a channel closes.
 
 use super::text::{def, Def, Kind, Value, Writer};
 use super::Scrape;
@@ -10,11 +10,10 @@ use crate::connection::info::{ChannelInfo, ConnInfo, ObjectCounters};
 use crate::mgmt::views::channel_name;
 use crate::queue::{Levels, Queue};
 use crate::stats::{Counter, MsgStats};
-use crate::vhost::stats::VhostMetrics;
 use std::sync::Arc;
 
 /// One sample per object, or their sum.
-fn emit(
+pub(super) fn emit(
     s: &Scrape,
     w: &mut Writer,
     d: &Def,
@@ -428,177 +427,26 @@ pub(super) fn channel_queue(s: &Scrape, w: &mut Writer) {
     channel_counters(s, w, &CHANNEL_QUEUE, "queue", |ch| &ch.queues);
 }
 
-/// A connection's value, and what its vhost keeps of closed connections' (counters).
-type ConnValue = (fn(&ConnInfo) -> u64, fn(&VhostMetrics) -> u64);
-
-fn connection_families(s: &Scrape, w: &mut Writer, defs: &[(Def, ConnValue)]) {
-    for (d, (live, retired)) in defs {
-        if s.per_object {
-            let rows = s
-                .conns
-                .iter()
-                .map(|c| (vec![("channel", c.name())], live(c).into()));
-            emit(s, w, d, rows);
-        } else {
-            let kept: u64 = s.vhosts.iter().map(|v| retired(&v.metrics)).sum();
-            let live: u64 = s.conns.iter().map(|c| live(c)).sum();
-            w.single(d, live + kept);
-        }
-    }
-}
-
-const CONNECTION_COARSE: [(Def, ConnValue); 2] = [
-    (
-        def(
-            "connection_incoming_bytes_total",
-            Kind::Counter,
-            "Total number of bytes received on a connection",
-        ),
-        (|c| c.io.recv_oct.get(), |m| m.retired_recv_oct.get()),
-    ),
-    (
-        def(
-            "connection_outgoing_bytes_total",
-            Kind::Counter,
-            "Total number of bytes sent on a connection",
-        ),
-        (|c| c.io.send_oct.get(), |m| m.retired_send_oct.get()),
-    ),
-];
-
-/// `connection_coarse_metrics`. RabbitMQ labels connections `channel`, so does warren.
-pub(super) fn connection_coarse(s: &Scrape, w: &mut Writer) {
-    connection_families(s, w, &CONNECTION_COARSE);
-}
-
-const CONNECTION: [(Def, ConnValue); 4] = [
-    (
-        def(
-            "connection_incoming_packets_total",
-            Kind::Counter,
-            "Total number of packets received on a connection",
-        ),
-        (|c| c.io.recv_cnt.get(), |m| m.retired_recv_cnt.get()),
-    ),
-    (
-        def(
-            "connection_outgoing_packets_total",
-            Kind::Counter,
-            "Total number of packets sent on a connection",
-        ),
-        (|c| c.io.send_cnt.get(), |m| m.retired_send_cnt.get()),
-    ),
-    (
-        def(
-            "connection_pending_packets",
-            Kind::Gauge,
-            "Number of packets waiting to be sent on a connection",
-        ),
-        // A connection's writes are flushed as they are made (as the management API's
-        // `send_pend`).
-        (|_| 0, |_| 0),
-    ),
-    (
-        def(
-            "connection_channels",
-            Kind::Gauge,
-            "Channels on a connection",
-        ),
-        (|c| c.channels().len() as u64, |_| 0),
-    ),
-];
-
-/// `connection_metrics`.
-pub(super) fn connection(s: &Scrape, w: &mut Writer) {
-    connection_families(s, w, &CONNECTION);
-}
-
 const QUEUE_PUBLISHED: Def = def(
     "queue_messages_published_total",
     Kind::Counter,
     "Total number of messages published to queues",
 );
 
-/// `channel_queue_exchange_metrics`. warren counts publishes per queue, not per (channel,
-/// queue, exchange): per object, samples carry `queue_vhost` and `queue` only.
+/// `channel_queue_exchange_metrics`. Aggregated: what channels published into queues (a
+/// message routed to two queues counts two). Per object, warren counts what reached each
+/// queue (dead-lettered messages included), not per (channel, queue, exchange): samples
+/// carry `queue_vhost` and `queue` only.
 pub(super) fn queue_published(s: &Scrape, w: &mut Writer) {
-    let queues: Vec<_> = s.vhosts.iter().flat_map(|v| v.queues()).collect();
-    if s.per_object {
-        let mut f = w.family(&QUEUE_PUBLISHED);
-        for q in &queues {
-            f.sample(
-                &[("queue_vhost", &q.vhost), ("queue", &q.name)],
-                q.stats.publish.get(),
-            );
-        }
+    if !s.per_object {
+        w.single(&QUEUE_PUBLISHED, channel_totals(s).routed.get());
         return;
     }
-    let live: u64 = queues.iter().map(|q| q.stats.publish.get()).sum();
-    let deleted: u64 = s
-        .vhosts
-        .iter()
-        .flat_map(|v| v.metrics.retired_queues.iter())
-        .map(|m| m.publish.get())
-        .sum();
-    w.single(&QUEUE_PUBLISHED, live + deleted);
-}
-
-const VHOST_STATUS: Def = def(
-    "vhost_status",
-    Kind::Gauge,
-    "Whether a given vhost is running",
-);
-
-/// `vhost_status` (`rabbitmq_cluster_`).
-pub(super) fn vhost_status(s: &Scrape, w: &mut Writer) {
-    let mut f = w.family(&VHOST_STATUS);
-    for v in &s.vhosts {
-        f.sample(&[("vhost", &v.name)], 1u64);
-    }
-}
-
-const EXCHANGE_BINDINGS: Def = def(
-    "exchange_bindings",
-    Kind::Gauge,
-    "Number of bindings for an exchange. This value is cluster-wide.",
-);
-const EXCHANGE_NAME: Def = def(
-    "exchange_name",
-    Kind::Gauge,
-    "Enumerates exchanges without any additional info. This value is cluster-wide. A cheaper alternative to `exchange_bindings`",
-);
-
-/// The exchanges RabbitMQ enumerates: not the default one.
-fn exchanges(s: &Scrape) -> Vec<(String, Arc<crate::exchange::Exchange>)> {
-    s.vhosts
-        .iter()
-        .flat_map(|v| v.exchanges().into_iter().map(|x| (v.name.clone(), x)))
-        .filter(|(_, x)| !x.name.is_empty())
-        .collect()
-}
-
-/// `exchange_bindings` (`rabbitmq_cluster_`).
-pub(super) fn exchange_bindings(s: &Scrape, w: &mut Writer) {
-    let mut f = w.family(&EXCHANGE_BINDINGS);
-    for (vhost, x) in exchanges(s) {
-        let labels = [
-            ("vhost", vhost.as_str()),
-            ("exchange", &x.name),
-            ("type", x.kind.as_str()),
-        ];
-        f.sample(&labels, x.bindings().len());
-    }
-}
-
-/// `exchange_names` (`rabbitmq_cluster_`).
-pub(super) fn exchange_names(s: &Scrape, w: &mut Writer) {
-    let mut f = w.family(&EXCHANGE_NAME);
-    for (vhost, x) in exchanges(s) {
-        let labels = [
-            ("vhost", vhost.as_str()),
-            ("exchange", &x.name),
-            ("type", x.kind.as_str()),
-        ];
-        f.sample(&labels, 1u64);
+    let mut f = w.family(&QUEUE_PUBLISHED);
+    for q in s.vhosts.iter().flat_map(|v| v.queues()) {
+        f.sample(
+            &[("queue_vhost", &q.vhost), ("queue", &q.name)],
+            q.stats.publish.get(),
+        );
     }
 }
