@@ -82,6 +82,11 @@ impl TestBroker {
         self.handle.as_ref().and_then(|h| h.mgmt_addr())
     }
 
+    /// Where the in-process broker's Prometheus endpoint listens.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(|h| h.metrics_addr())
+    }
+
     /// Where the in-process broker's AMQPS listener listens, when TLS is configured.
     pub fn broker_handle_tls_addr(&self) -> Option<std::net::SocketAddr> {
         self.handle.as_ref().and_then(|h| h.tls_addr())
@@ -223,6 +228,38 @@ pub async fn spawn_warren(dir: &std::path::Path, env: &[(&str, &str)]) -> ChildB
         }
     });
     ChildBroker { child, port, log }
+}
+
+/// An HTTP response: status, the header block in lower case, and the body.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+/// `GET path` over plain HTTP/1.1 on a fresh socket, with no client library in between (and
+/// no credentials).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> HttpReply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = within(5, tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    within(10, s.read_to_end(&mut raw)).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    HttpReply {
+        status,
+        headers: head.to_lowercase(),
+        body: body.to_string(),
+    }
 }
 
 /// A unique name for a queue or exchange, so tests against a shared broker do not collide.
