@@ -19,7 +19,7 @@
 //!   RabbitMQ's JSON definitions.
 //! - [`alarm`]: memory and disk alarms that block publishers.
 //! - [`tls`]: the AMQPS acceptor (rustls) and client-certificate names.
-//! - [`mgmt`]: the management HTTP API (axum).
+//! - [`mgmt`]: the management HTTP API and the Prometheus endpoint (axum).
 //! - [`timer`]: the timer threads of queue expiry and delayed messages.
 //! - [`fd`]: the open-files limit.
 //!
