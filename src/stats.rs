@@ -31,6 +31,15 @@ impl Counter {
         self.add(1);
     }
 
+    /// `add` for a counter only one task ever writes (a channel's, written by its
+    /// connection's task): a load and a store, no locked read-modify-write. Readers on other
+    /// threads still see whole values.
+    #[inline]
+    pub fn add_local(&self, n: u64) {
+        let v = self.value.load(Ordering::Relaxed);
+        self.value.store(v + n, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> u64 {
         self.value.load(Ordering::Relaxed)
     }
@@ -280,8 +289,8 @@ pub const SIZE_BUCKETS: [u64; 8] = [
     100_000_000,
 ];
 
-/// Sizes of the message bodies published: how many fell in each bucket (not cumulative),
-/// and their sum.
+/// Sizes of the message bodies published on a channel: how many fell in each bucket (not
+/// cumulative), and their sum. Written by the channel's task only.
 #[derive(Debug, Default)]
 pub struct SizeHistogram {
     pub buckets: [Counter; 9],
@@ -293,8 +302,8 @@ impl SizeHistogram {
     pub fn observe(&self, size: usize) {
         let size = size as u64;
         let i = SIZE_BUCKETS.iter().take_while(|b| size > **b).count();
-        self.buckets[i].inc();
-        self.sum.add(size);
+        self.buckets[i].add_local(1);
+        self.sum.add_local(size);
     }
 
     /// Add another's counts to these (a closed channel's, into its vhost's).

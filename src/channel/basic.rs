@@ -123,10 +123,10 @@ impl Channel {
         }
         self.info.stats.publish.inc();
         if self.confirm.is_some() {
-            self.info.stats.received_confirm.inc();
+            self.info.stats.received_confirm.add_local(1);
         }
         let routed = ctx.vhost.publish(&x, msg.clone())?;
-        self.info.stats.routed.add(routed.queues as u64);
+        self.info.stats.routed.add_local(routed.queues as u64);
         let unroutable = routed.unroutable().then_some(mandatory);
         match unroutable {
             Some(true) => {

@@ -3,7 +3,7 @@
 //! object). The channel finds them without a lock: it remembers the last exchange it
 //! published to, and each consumer carries its queue's counters. A lock is taken only when a
 //! channel meets an exchange or queue for the first time, to publish the new counters in its
-//! [`ChannelInfo`].
+//! [`ChannelInfo`]. Only the channel's task writes them (`Counter::add_local`).
 
 use crate::connection::info::ChannelInfo;
 use crate::exchange::Exchange;
@@ -55,10 +55,10 @@ impl ObjectCounts {
         let Some((_, stats)) = &self.last_exchange else {
             return;
         };
-        stats.publish.inc();
+        stats.publish.add_local(1);
         match unroutable {
-            Some(true) => stats.return_unroutable.inc(),
-            Some(false) => stats.drop_unroutable.inc(),
+            Some(true) => stats.return_unroutable.add_local(1),
+            Some(false) => stats.drop_unroutable.add_local(1),
             None => {}
         }
         if let Some(seq) = seq {
@@ -91,7 +91,7 @@ impl ObjectCounts {
             self.last_queue = Some((q.clone(), self.queue(info, q)));
         }
         if let Some((_, stats)) = &self.last_queue {
-            stats.ack.add(n);
+            stats.ack.add_local(n);
         }
     }
 
@@ -100,13 +100,25 @@ impl ObjectCounts {
         while let Some((last, stats)) = self.confirm_runs.front() {
             let upto = (*last).min(after);
             if upto > before {
-                stats.confirm.add(upto - before);
+                stats.confirm.add_local(upto - before);
                 before = upto;
             }
             if *last > after {
                 break;
             }
             self.confirm_runs.pop_front();
+        }
+    }
+
+    /// A delivery from the queue counted by `stats` (a consumer's).
+    pub(super) fn delivered(stats: &MsgStats, no_ack: bool, redelivered: bool) {
+        if no_ack {
+            stats.deliver_no_ack.add_local(1);
+        } else {
+            stats.deliver.add_local(1);
+        }
+        if redelivered {
+            stats.redeliver.add_local(1);
         }
     }
 

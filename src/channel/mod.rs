@@ -361,7 +361,8 @@ impl Channel {
             Some(c) if self.state == State::Open => (c.timeout, &c.counts),
             _ => return Err(entry),
         };
-        for stats in [&self.info.stats, &queue.stats, counts] {
+        counts::ObjectCounts::delivered(counts, no_ack, entry.redelivered);
+        for stats in [&self.info.stats, &queue.stats] {
             if no_ack {
                 stats.deliver_no_ack.inc();
             } else {

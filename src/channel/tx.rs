@@ -162,7 +162,7 @@ impl Channel {
                 for (x, msg, mandatory) in buf.publishes {
                     self.info.stats.publish.inc();
                     let routed = ctx.vhost.publish(&x, msg.clone())?;
-                    self.info.stats.routed.add(routed.queues as u64);
+                    self.info.stats.routed.add_local(routed.queues as u64);
                     let unroutable = routed.unroutable().then_some(mandatory);
                     match unroutable {
                         Some(true) => {
