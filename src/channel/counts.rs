@@ -4,26 +4,88 @@
 //! published to, and each consumer carries its queue's counters. A lock is taken only when a
 //! channel meets an exchange or queue for the first time, to publish the new counters in its
 //! [`ChannelInfo`]. Only the channel's task writes them (`Counter::add_local`).
+//!
+//! Counters of deleted queues and exchanges are dropped (as RabbitMQ drops their rows), so
+//! that a long-lived channel that uses a new reply queue for every request does not grow.
 
-use crate::connection::info::ChannelInfo;
+use crate::connection::info::{ChannelInfo, ObjectCounters};
 use crate::exchange::Exchange;
 use crate::queue::Queue;
 use crate::stats::MsgStats;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 #[derive(Debug, Default)]
 pub(super) struct ObjectCounts {
     /// The exchange last published to, and its counters.
     last_exchange: Option<(Arc<Exchange>, Arc<MsgStats>)>,
-    exchanges: HashMap<String, Arc<MsgStats>>,
+    exchanges: Tracked<Exchange>,
     /// The queue last acked to, and its counters.
     last_queue: Option<(Arc<Queue>, Arc<MsgStats>)>,
-    queues: HashMap<String, Arc<MsgStats>>,
+    queues: Tracked<Queue>,
     /// In confirm mode: runs of consecutive publishes to the same exchange, by the sequence
     /// number of their last publish, so that confirms (sent in sequence order) are counted
     /// on the exchange of the publish they confirm.
     confirm_runs: VecDeque<(u64, Arc<MsgStats>)>,
+}
+
+/// Counters by object name, for objects that may go away.
+#[derive(Debug)]
+struct Tracked<T> {
+    by_name: HashMap<String, (Weak<T>, Arc<MsgStats>)>,
+    /// Entries of objects gone are dropped when there are this many.
+    prune_at: usize,
+}
+
+impl<T> Default for Tracked<T> {
+    fn default() -> Self {
+        Tracked {
+            by_name: HashMap::new(),
+            prune_at: PRUNE_MIN,
+        }
+    }
+}
+
+const PRUNE_MIN: usize = 64;
+
+impl<T> Tracked<T> {
+    /// The counters of `obj`, named `name`; new ones are listed in `shown`. `alive` says
+    /// whether an object still exists (beyond being referenced).
+    fn of(
+        &mut self,
+        shown: &ObjectCounters,
+        name: &str,
+        obj: &Arc<T>,
+        alive: fn(&T) -> bool,
+    ) -> Arc<MsgStats> {
+        if let Some((known, stats)) = self.by_name.get(name) {
+            if std::ptr::eq(known.as_ptr(), Arc::as_ptr(obj)) {
+                return stats.clone();
+            }
+        }
+        // A new object, or a new one under the name of a deleted one.
+        let replaced = self.by_name.contains_key(name);
+        let pruned = self.by_name.len() >= self.prune_at;
+        if pruned {
+            self.by_name
+                .retain(|_, (w, _)| w.upgrade().is_some_and(|o| alive(&o)));
+            self.prune_at = (2 * self.by_name.len()).max(PRUNE_MIN);
+        }
+        let stats = Arc::new(MsgStats::default());
+        self.by_name
+            .insert(name.to_string(), (Arc::downgrade(obj), stats.clone()));
+        let mut list = lock(shown);
+        if replaced || pruned {
+            *list = self
+                .by_name
+                .iter()
+                .map(|(n, (_, s))| (n.clone(), s.clone()))
+                .collect();
+        } else {
+            list.push((name.to_string(), stats.clone()));
+        }
+        stats
+    }
 }
 
 impl ObjectCounts {
@@ -41,15 +103,7 @@ impl ObjectCounts {
             .as_ref()
             .is_some_and(|(last, _)| Arc::ptr_eq(last, x))
         {
-            let stats = self
-                .exchanges
-                .entry(x.name.clone())
-                .or_insert_with(|| {
-                    let s = Arc::new(MsgStats::default());
-                    lock(&info.exchanges).push((x.name.clone(), s.clone()));
-                    s
-                })
-                .clone();
+            let stats = self.exchanges.of(&info.exchanges, &x.name, x, |_| true);
             self.last_exchange = Some((x.clone(), stats));
         }
         let Some((_, stats)) = &self.last_exchange else {
@@ -70,15 +124,9 @@ impl ObjectCounts {
     }
 
     /// The counters of deliveries from, and acks to, `q`.
-    pub(super) fn queue(&mut self, info: &ChannelInfo, q: &Queue) -> Arc<MsgStats> {
+    pub(super) fn queue(&mut self, info: &ChannelInfo, q: &Arc<Queue>) -> Arc<MsgStats> {
         self.queues
-            .entry(q.name.clone())
-            .or_insert_with(|| {
-                let s = Arc::new(MsgStats::default());
-                lock(&info.queues).push((q.name.clone(), s.clone()));
-                s
-            })
-            .clone()
+            .of(&info.queues, &q.name, q, |q| !q.is_deleted())
     }
 
     /// `n` deliveries from `q` were acked.
@@ -138,9 +186,9 @@ mod tests {
 
     #[test]
     fn confirms_are_counted_on_the_exchange_of_the_publish() {
+        let (vh, dir) = test_vhost("confirms");
         let mut c = ObjectCounts::default();
         let info = ChannelInfo::new(1);
-        let vh = crate::vhost::VHost::new("/", test_store());
         let (xa, xb) = (
             vh.exchange("amq.direct").unwrap(),
             vh.exchange("amq.topic").unwrap(),
@@ -161,10 +209,56 @@ mod tests {
         c.confirmed(4, 5);
         assert_eq!((a.confirm.get(), b.confirm.get()), (4, 1));
         assert!(c.confirm_runs.is_empty());
+        close(vh, dir);
     }
 
-    fn test_store() -> crate::store::Store {
-        let dir = std::env::temp_dir().join(format!("warren-counts-{}", std::process::id()));
-        crate::store::Store::open(&crate::config::Config::for_test(&dir).storage).unwrap()
+    #[test]
+    fn counters_of_deleted_queues_go_and_a_new_queue_under_the_same_name_starts_at_zero() {
+        let (vh, dir) = test_vhost("prune");
+        let mut c = ObjectCounts::default();
+        let info = ChannelInfo::new(1);
+        let declare = |name: &str| {
+            vh.declare_queue(name, false, false, false, Default::default(), 0)
+                .unwrap()
+        };
+        let kept = declare("kept");
+        c.acked(&info, &kept, 2);
+        // A reply queue per request, deleted after use: the list stays small.
+        for i in 0..1000 {
+            let q = declare(&format!("reply-{i}"));
+            c.queue(&info, &q).deliver.add_local(1);
+            vh.delete_queue(&q);
+        }
+        assert!(
+            lock(&info.queues).len() <= 2 * PRUNE_MIN,
+            "{}",
+            lock(&info.queues).len()
+        );
+        assert!(lock(&info.queues)
+            .iter()
+            .any(|(n, s)| n == "kept" && s.ack.get() == 2));
+        vh.delete_queue(&kept);
+        let again = declare("kept");
+        assert_eq!(c.queue(&info, &again).ack.get(), 0);
+        let listed: Vec<_> = lock(&info.queues)
+            .iter()
+            .filter(|(n, _)| n == "kept")
+            .map(|(_, s)| s.ack.get())
+            .collect();
+        assert_eq!(listed, [0]);
+        close(vh, dir);
+    }
+
+    fn test_vhost(name: &str) -> (Arc<crate::vhost::VHost>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("warren-counts-{name}-{}", std::process::id()));
+        let cfg = crate::config::Config::for_test(&dir);
+        let store = crate::store::Store::open(&cfg.storage).unwrap();
+        (crate::vhost::VHost::new("/", store), dir)
+    }
+
+    fn close(vh: Arc<crate::vhost::VHost>, dir: std::path::PathBuf) {
+        let _ = vh.store().close();
+        drop(vh);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
