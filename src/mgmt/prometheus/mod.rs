@@ -47,6 +47,8 @@ pub(crate) struct Scrape<'a> {
     pub per_object: bool,
     /// `vhost=` of a detailed scrape: only these vhosts' queues.
     pub vhost_filter: Option<Vec<String>>,
+    /// The queues shown and their levels, read once (under each queue's lock) per scrape.
+    pub queue_rows: std::cell::OnceCell<Vec<(Arc<crate::queue::Queue>, crate::queue::Levels)>>,
 }
 
 impl<'a> Scrape<'a> {
@@ -61,6 +63,7 @@ impl<'a> Scrape<'a> {
             vhosts,
             per_object,
             vhost_filter: None,
+            queue_rows: Default::default(),
         }
     }
 

@@ -50,16 +50,18 @@ fn sum(values: impl Iterator<Item = Value>) -> Value {
 
 impl Scrape<'_> {
     /// Every queue shown (all, or those of the `vhost` filter) with its levels, read once.
-    fn queue_rows(&self) -> Vec<(Arc<Queue>, Levels)> {
-        self.vhosts
-            .iter()
-            .filter(|v| self.shows_queues_of(&v.name))
-            .flat_map(|v| v.queues())
-            .map(|q| {
-                let l = q.levels();
-                (q, l)
-            })
-            .collect()
+    fn queue_rows(&self) -> &[(Arc<Queue>, Levels)] {
+        self.queue_rows.get_or_init(|| {
+            self.vhosts
+                .iter()
+                .filter(|v| self.shows_queues_of(&v.name))
+                .flat_map(|v| v.queues())
+                .map(|q| {
+                    let l = q.levels();
+                    (q, l)
+                })
+                .collect()
+        })
     }
 
     fn channel_rows(&self) -> Vec<(Arc<ConnInfo>, Arc<ChannelInfo>)> {
