@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start, stop and restart the broker the interop suites run against.
 #
-#   interop/broker.sh start warren|oracle STATE_DIR PORT
+#   interop/broker.sh start warren|oracle STATE_DIR PORT    (MGMT_PORT: the management port,
+#                                                           default a free one for warren)
 #   interop/broker.sh restart STATE_DIR     (same port, same data: durable state must survive)
 #   interop/broker.sh stop STATE_DIR
 #
@@ -43,7 +44,7 @@ start_warren() {
   # Emptied here, not by the redirection of the background process, so that the wait below
   # cannot see the previous run's "listening" line.
   : >"$state/log"
-  WARREN_LOG=${WARREN_LOG:-info} "$bin" --amqp-port "$port" --mgmt-port "${WARREN_MGMT_PORT:-0}" \
+  WARREN_LOG=${WARREN_LOG:-info} "$bin" --amqp-port "$port" --mgmt-port "$(cat "$state/mgmtport")" \
     --metrics-port "${WARREN_METRICS_PORT:-0}" --data-dir "$state/data" \
     >>"$state/log" 2>&1 &
   echo $! >"$state/pid"
@@ -75,7 +76,14 @@ listeners.tcp.default = 127.0.0.1:$port
 loopback_users = none
 disk_free_limit.absolute = 50MB
 CONF
-  echo '[].' >"$state/enabled_plugins"
+  # The management plugin only when a port was asked for (benchmarks run RabbitMQ without).
+  mport=$(cat "$state/mgmtport")
+  if [ "$mport" != 0 ]; then
+    printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s\n' "$mport" >>"$state/rabbitmq.conf"
+    echo '[rabbitmq_management].' >"$state/enabled_plugins"
+  else
+    echo '[].' >"$state/enabled_plugins"
+  fi
   if id rabbitmq >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then chown -R rabbitmq:rabbitmq "$state"; fi
   oracle_env "$state"
   if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1 && command -v setpriv >/dev/null; then
@@ -110,6 +118,7 @@ case $cmd in
     mkdir -p "$state"
     echo "$kind" >"$state/kind"
     echo "$port" >"$state/port"
+    echo "${MGMT_PORT:-${WARREN_MGMT_PORT:-0}}" >"$state/mgmtport"
     # Erlang distribution needs a port of its own (kept across restarts).
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
       >"$state/distport"

@@ -4,13 +4,16 @@
 #
 #   bash interop/run.sh [--oracle] [LANG...]
 #
-# LANG is a folder of interop/ with a run.sh (python, node, go, java, c); all of them when
-# none is named. The broker is warren (WARREN_BIN, default target/release/warren, which must
-# be built) on a free port with a fresh data directory, or with --oracle a real RabbitMQ
+# LANG is a folder of interop/ with a run.sh (python, node, go, java, c, ui); all of them when
+# none is named. ui (the management web page in headless Chromium) starts a warren of its
+# own, so that the numbers the page shows are exact, and has nothing to check on --oracle.
+# The broker is warren (WARREN_BIN, default target/release/warren, which must be built) on a
+# free port with a fresh data directory, or with --oracle a real RabbitMQ
 # (Debian's rabbitmq-server, installed if missing) on a free port. Each LANG/run.sh installs
 # what its client needs and gets:
 #   AMQP_URL        amqp://guest:guest@127.0.0.1:PORT/%2f
 #   AMQP_HOST, AMQP_PORT
+#   MGMT_PORT       the management HTTP API's port (RabbitMQ's management plugin for the oracle)
 #   BROKER_KIND     warren or oracle
 #   BROKER_RESTART  a shell command that restarts the broker on the same port and data
 # Exit status: 0 only if every suite passed.
@@ -31,13 +34,15 @@ if [ ${#langs[@]} -eq 0 ]; then
   done
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+mgmt_port=$(free_port)
 state=$(mktemp -d "${TMPDIR:-/tmp}/warren-interop-$kind-XXXXXX")
 chmod 755 "$state"
 trap 'bash "$here/broker.sh" stop "$state"; rm -rf "$state"' EXIT
-bash "$here/broker.sh" start "$kind" "$state" "$port" || exit 1
+MGMT_PORT=$mgmt_port bash "$here/broker.sh" start "$kind" "$state" "$port" || exit 1
 
-export AMQP_HOST=127.0.0.1 AMQP_PORT=$port BROKER_KIND=$kind
+export AMQP_HOST=127.0.0.1 AMQP_PORT=$port BROKER_KIND=$kind MGMT_PORT=$mgmt_port
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$port/%2f"
 export BROKER_RESTART="bash '$here/broker.sh' restart '$state'"
 

@@ -80,6 +80,9 @@ impl Broker {
         if let Err(e) = b.load_access() {
             tracing::error!(error = %e, "cannot read users and permissions from the store");
         }
+        if let Err(e) = b.load_policies() {
+            tracing::error!(error = %e, "cannot read policies from the store");
+        }
         let mut b = b;
         b.cluster_id = b.store.cluster_id().unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot keep the cluster id in the store");
@@ -178,6 +181,35 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// Policies from the store, into their vhosts (before queues and exchanges are restored,
+    /// which get theirs as they come back).
+    fn load_policies(&self) -> Result<(), crate::error::BrokerError> {
+        let mut by_vhost: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for p in self.store.policies()? {
+            by_vhost.entry(p.vhost.clone()).or_default().push(p);
+        }
+        for (name, list) in by_vhost {
+            self.vhosts
+                .entry(name.clone())
+                .or_insert_with(|| VHost::new(&name, self.store.clone()))
+                .load_policies(list);
+        }
+        Ok(())
+    }
+
+    /// Every vhost's policies, ordered as RabbitMQ lists them (by priority).
+    pub fn policies(&self) -> Vec<Arc<crate::policy::Policy>> {
+        let mut all: Vec<_> = self.vhosts.iter().flat_map(|v| v.policies()).collect();
+        crate::policy::sort_for_listing(&mut all);
+        all
+    }
+
+    /// The `policies` of a definitions export: `[{"vhost", "name", "pattern", "apply-to",
+    /// "definition", "priority"}, ...]`.
+    pub fn policies_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.policies().iter().map(|p| p.to_json()).collect())
     }
 
     /// Create a vhost (with its default exchanges) and record it; an existing one is kept.

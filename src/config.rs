@@ -38,6 +38,8 @@ pub struct ManagementConfig {
     pub enabled: bool,
     /// Milliseconds between samples of message rates.
     pub collect_statistics_interval: u64,
+    /// Largest request body accepted, in bytes (RabbitMQ's `management.http.max_body_size`).
+    pub max_body_size: usize,
 }
 
 /// The AMQP listener and the limits it negotiates.

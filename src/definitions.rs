@@ -1,8 +1,9 @@
 //! Definitions files, RabbitMQ's JSON export format: users (with their password hashes),
-//! vhosts, permissions, exchanges, queues and bindings, imported at boot from
+//! vhosts, permissions, policies, exchanges, queues and bindings, imported at boot from
 //! `auth.load_definitions` (RabbitMQ's `load_definitions`) on every start, as RabbitMQ does.
-//! Policies, parameters and topic permissions are read but not applied yet (a warning says
-//! so).
+//! Parameters other than vhost limits, and topic permissions, are read but not applied yet (a
+//! warning says so). [`crate::broker::Broker::policies_json`] gives the `policies` of an
+//! export.
 
 use crate::access::{PermissionRecord, UserRecord};
 use crate::broker::Broker;
@@ -146,6 +147,7 @@ pub struct Imported {
     pub users: usize,
     pub vhosts: usize,
     pub permissions: usize,
+    pub policies: usize,
     pub exchanges: usize,
     pub queues: usize,
     pub bindings: usize,
@@ -156,8 +158,8 @@ pub fn parse(json: &str) -> Result<Definitions, String> {
     serde_json::from_str(json).map_err(|e| format!("invalid definitions: {e}"))
 }
 
-/// Import `defs` into `broker`, in RabbitMQ's order: users, vhosts, permissions, exchanges,
-/// queues, bindings. An entity that cannot be created (an inequivalent redeclare, a binding
+/// Import `defs` into `broker`, in RabbitMQ's order: users, vhosts, permissions, policies,
+/// exchanges, queues, bindings. An entity that cannot be created (an inequivalent redeclare, a binding
 /// to something missing) fails the import with its reason.
 pub fn import(broker: &Broker, defs: Definitions) -> Result<Imported, String> {
     let mut done = Imported::default();
@@ -189,6 +191,14 @@ pub fn import(broker: &Broker, defs: Definitions) -> Result<Imported, String> {
             .vhost(name)
             .ok_or_else(|| format!("vhost '{name}' does not exist"))
     };
+    for p in &defs.policies {
+        let field = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        let (vh, name) = (field("vhost"), field("name"));
+        let what = |e: &dyn std::fmt::Display| format!("policy '{name}' in vhost '{vh}': {e}");
+        let policy = crate::policy::Policy::from_json(vh, name, p).map_err(|e| what(&e))?;
+        vhost(vh)?.set_policy(policy).map_err(|e| what(&e))?;
+        done.policies += 1;
+    }
     for x in defs.exchanges {
         vhost(&x.vhost)?
             .declare_exchange(
@@ -248,11 +258,10 @@ pub fn import(broker: &Broker, defs: Definitions) -> Result<Imported, String> {
             _ => other_parameters += 1,
         }
     }
-    if !defs.policies.is_empty() || other_parameters > 0 {
+    if other_parameters > 0 {
         tracing::warn!(
-            policies = defs.policies.len(),
             parameters = other_parameters,
-            "definitions: policies and parameters (other than vhost limits) are not applied yet"
+            "definitions: parameters other than vhost limits are not applied yet"
         );
     }
     Ok(done)

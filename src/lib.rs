@@ -16,10 +16,10 @@
 //! - [`memory`]: resident size, and handing freed heap pages back to the system.
 //! - [`error`]: AMQP errors and where they close.
 //! - [`access`]: users, password hashes, permissions and limits; [`definitions`]: importing
-//!   RabbitMQ's JSON definitions.
+//!   RabbitMQ's JSON definitions; [`policy`]: policies, their validation and matching.
 //! - [`alarm`]: memory and disk alarms that block publishers.
 //! - [`tls`]: the AMQPS acceptor (rustls) and client-certificate names.
-//! - [`mgmt`]: the management HTTP API and the Prometheus endpoint (axum).
+//! - [`mgmt`]: the management HTTP API, its web page and the Prometheus endpoint (axum).
 //! - [`timer`]: the timer threads of queue expiry and delayed messages.
 //! - [`fd`]: the open-files limit.
 //!
@@ -34,6 +34,7 @@
 //! buffer, and flushes the buffer to the socket once it has no more immediate work.
 
 pub mod access;
+pub mod admin;
 pub mod alarm;
 pub mod broker;
 pub mod channel;
@@ -48,6 +49,7 @@ pub mod field;
 pub mod memory;
 pub mod message;
 pub mod mgmt;
+pub mod policy;
 pub mod queue;
 pub mod server;
 pub mod stats;

@@ -6,69 +6,9 @@
 mod common;
 mod support;
 
+use common::http::*;
 use common::*;
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-async fn http(
-    b: &TestBroker,
-    method: &str,
-    path: &str,
-    auth: Option<(&str, &str)>,
-    body: Option<Value>,
-) -> Reply {
-    let addr = b.mgmt_addr().expect("management API");
-    let mut s = within(5, tokio::net::TcpStream::connect(addr))
-        .await
-        .unwrap();
-    let body = body.map(|v| v.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if let Some((u, p)) = auth {
-        req += &format!("Authorization: Basic {}\r\n", b64(&format!("{u}:{p}")));
-    }
-    if !body.is_empty() {
-        req += &format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-    }
-    req += "\r\n";
-    req += &body;
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    within(10, s.read_to_end(&mut raw)).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        headers: head.to_lowercase(),
-        body: rest.to_string(),
-    }
-}
-
-const GUEST: Option<(&str, &str)> = Some(("guest", "guest"));
+use serde_json::json;
 
 #[tokio::test]
 async fn authentication_and_tags_as_rabbitmq() {

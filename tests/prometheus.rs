@@ -219,7 +219,7 @@ impl Metrics {
 }
 
 async fn scrape(b: &TestBroker, path: &str) -> Metrics {
-    let r = http_get(b.metrics_addr().expect("metrics endpoint"), path).await;
+    let r = http::get_at(b.metrics_addr().expect("metrics endpoint"), path).await;
     assert_eq!(r.status, 200, "{path}: {}", r.body);
     parse(&r.body)
 }
@@ -677,7 +677,7 @@ async fn text_format_headers_and_help_as_rabbitmq_without_authentication() {
     let Some(addr) = b.metrics_addr() else {
         return;
     };
-    let r = http_get(addr, "/metrics").await;
+    let r = http::get_at(addr, "/metrics").await;
     assert_eq!(r.status, 200);
     assert!(
         r.headers
@@ -761,12 +761,12 @@ async fn text_format_headers_and_help_as_rabbitmq_without_authentication() {
         "Total number of times basic.get operations fetched no message"
     );
     // Every endpoint parses; unknown registries and paths are 404s as in RabbitMQ.
-    parse(&http_get(addr, "/metrics/per-object").await.body);
+    parse(&http::get_at(addr, "/metrics/per-object").await.body);
     let all = format!("/metrics/detailed?family={}", FAMILIES.join("&family="));
-    parse(&http_get(addr, &all).await.body);
-    let r = http_get(addr, "/metrics/nope").await;
+    parse(&http::get_at(addr, &all).await.body);
+    let r = http::get_at(addr, "/metrics/nope").await;
     assert_eq!((r.status, r.body.as_str()), (404, "Unknown Registry"));
-    let r = http_get(addr, "/").await;
+    let r = http::get_at(addr, "/").await;
     assert_eq!(r.status, 404);
     assert_eq!(
         r.body,

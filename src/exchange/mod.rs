@@ -11,10 +11,11 @@ mod fanout;
 mod headers;
 mod topic;
 
+use crate::policy::Policy;
 use amq_protocol::protocol::basic::AMQPProperties;
 use amq_protocol::types::{AMQPValue, FieldTable};
 pub use chash::HashOn;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// The exchange types warren implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,17 +83,19 @@ pub struct Exchange {
     /// The type whose rules route messages: `kind`, or `x-delayed-type` for a delayed
     /// exchange.
     pub routing: ExchangeKind,
-    /// `alternate-exchange`: where messages that route nowhere from here go instead.
-    pub alternate: Option<String>,
+    /// Its own `alternate-exchange` argument (a policy's applies only without it).
+    own_alternate: Option<String>,
     /// What a consistent-hash exchange hashes (`hash-header`, `hash-property`).
     pub hash_on: HashOn,
-    /// A std lock: held only for a routing pass or a bind, never across an await.
+    /// A std lock: held only for a routing pass, a bind or a policy change, never across an
+    /// await.
     bindings: RwLock<Bindings>,
     /// `publish_in` and `publish_out`, for the management API.
     pub stats: crate::stats::MsgStats,
 }
 
-/// The binding list plus the index its type routes with.
+/// The binding list plus the index its type routes with, and what a policy may change (read
+/// in the same routing pass).
 #[derive(Debug, Default)]
 struct Bindings {
     all: Vec<Binding>,
@@ -100,6 +103,11 @@ struct Bindings {
     fanout: fanout::Index,
     topic: topic::Trie,
     ring: chash::Ring,
+    /// `alternate-exchange` in force: where messages that route nowhere from here go
+    /// instead. The argument's, else the policy's.
+    alternate: Option<String>,
+    /// The policy applied, if any.
+    policy: Option<Arc<Policy>>,
 }
 
 impl Exchange {
@@ -134,6 +142,7 @@ impl Exchange {
             (None, Some(p)) => HashOn::Property(p),
             _ => HashOn::RoutingKey,
         };
+        let own_alternate = arg("alternate-exchange");
         Exchange {
             name: name.to_string(),
             kind,
@@ -141,10 +150,13 @@ impl Exchange {
             auto_delete,
             internal,
             routing,
-            alternate: arg("alternate-exchange"),
             hash_on,
             arguments,
-            bindings: RwLock::new(Bindings::default()),
+            bindings: RwLock::new(Bindings {
+                alternate: own_alternate.clone(),
+                ..Bindings::default()
+            }),
+            own_alternate,
             stats: Default::default(),
         }
     }
@@ -228,11 +240,64 @@ impl Exchange {
         self.read().all.clone()
     }
 
+    /// Apply `policy` (or none). Its `alternate-exchange` applies unless the exchange has its
+    /// own.
+    pub fn apply_policy(&self, policy: Option<Arc<Policy>>) {
+        let from_policy = policy
+            .as_ref()
+            .and_then(|p| p.text("alternate-exchange"))
+            .map(str::to_string);
+        let mut t = self.write();
+        t.alternate = self.own_alternate.clone().or(from_policy);
+        t.policy = policy;
+    }
+
+    /// The policy applied to this exchange, if any.
+    pub fn policy(&self) -> Option<Arc<Policy>> {
+        self.read().policy.clone()
+    }
+
+    /// The applied policy's definition (`{}` without one).
+    pub fn effective_policy_definition(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.policy()
+                .map(|p| p.definition.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The alternate exchange in force (the argument's, else the policy's).
+    pub fn alternate(&self) -> Option<String> {
+        self.read().alternate.clone()
+    }
+
+    /// As [`Exchange::route`]; when no destination matched, the alternate exchange (if any)
+    /// is the one destination.
+    pub fn route_or_alternate(&self, keys: &[String], props: &AMQPProperties, out: &mut Vec<Dest>) {
+        let t = self.read();
+        let before = out.len();
+        self.route_locked(&t, keys, props, out);
+        if out.len() == before {
+            if let Some(ae) = &t.alternate {
+                out.push(Dest::Exchange(ae.clone()));
+            }
+        }
+    }
+
     /// Append the destinations a message with these routing keys (its routing key first, then
     /// those of its `CC` and `BCC` headers) and properties goes to (duplicates possible; the
     /// caller de-duplicates).
     pub fn route(&self, keys: &[String], props: &AMQPProperties, out: &mut Vec<Dest>) {
-        let t = self.read();
+        self.route_locked(&self.read(), keys, props, out);
+    }
+
+    fn route_locked(
+        &self,
+        t: &Bindings,
+        keys: &[String],
+        props: &AMQPProperties,
+        out: &mut Vec<Dest>,
+    ) {
         match self.routing {
             ExchangeKind::Direct => keys.iter().for_each(|k| t.direct.route(k, out)),
             ExchangeKind::Fanout => t.fanout.route(out),

@@ -206,6 +206,12 @@ pub async fn put_vhost(
     require_admin(&caller)?;
     let existed = api.broker.vhost(&name).is_some();
     api.broker.add_vhost(&name).map_err(ApiError::internal)?;
+    if !existed {
+        // As RabbitMQ: the user who creates a vhost gets full permissions on it.
+        api.broker
+            .set_permissions(&caller.name, &name, ".*", ".*", ".*")
+            .map_err(ApiError::internal)?;
+    }
     Ok(if existed {
         StatusCode::NO_CONTENT
     } else {

@@ -40,6 +40,11 @@ pub async fn alarms(State(api): State<Api>) -> Health {
     }))
 }
 
+/// Quorum and mirror-sync criticality: a single node is never critical.
+pub async fn single_node() -> Health {
+    ok(json!({"reason": "single node cluster"}))
+}
+
 /// Every vhost is running (they always are here).
 pub async fn virtual_hosts() -> Health {
     ok(json!({}))

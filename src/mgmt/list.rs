@@ -62,15 +62,14 @@ pub fn select(item: &Value, columns: &str) -> Value {
     Value::Object(out)
 }
 
-fn positive(v: &Option<String>, what: &str, default: usize) -> Result<usize, ApiError> {
+/// A pagination number: absent, or an integer (anything else is refused as RabbitMQ does).
+fn number(v: &Option<String>) -> Result<Option<i64>, ApiError> {
     match v {
-        None => Ok(default),
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n),
-            _ => Err(ApiError::bad_request(format!(
-                "{what} must be a positive integer, got {s}"
-            ))),
-        },
+        None => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("Pagination parameters are invalid")),
     }
 }
 
@@ -89,13 +88,17 @@ pub fn respond(mut items: Vec<Value>, q: &ListQuery) -> Result<Value, ApiError> 
     if q.page.is_none() {
         return Ok(Value::Array(items.into_iter().map(cols).collect()));
     }
-    let page = positive(&q.page, "page", 1)?;
-    let page_size = positive(&q.page_size, "page_size", 100)?;
-    if page_size > MAX_PAGE_SIZE {
-        return Err(ApiError::bad_request(format!(
-            "page size must be no greater than {MAX_PAGE_SIZE}"
-        )));
+    let page = number(&q.page)?.unwrap_or(1);
+    let size = number(&q.page_size)?;
+    let page_size = size.unwrap_or(100);
+    if page < 1 || !(1..=MAX_PAGE_SIZE as i64).contains(&page_size) {
+        let size = size.map_or("undefined".to_string(), |s| s.to_string());
+        return Err(ApiError::bad_request_as(
+            "invalid_pagination_parameters",
+            format!("Invalid pagination parameters: page number {page}, page size {size}"),
+        ));
     }
+    let (page, page_size) = (page as usize, page_size as usize);
     let total = items.len();
     if let Some(name) = q.name.as_deref().filter(|n| !n.is_empty()) {
         let name_of = |v: &Value| {
@@ -106,7 +109,7 @@ pub fn respond(mut items: Vec<Value>, q: &ListQuery) -> Result<Value, ApiError> 
         };
         if q.use_regex.as_deref() == Some("true") {
             let re = regex::Regex::new(name)
-                .map_err(|e| ApiError::bad_request(format!("invalid regex: {e}")))?;
+                .map_err(|_| ApiError::bad_request("Pagination parameters are invalid"))?;
             items.retain(|v| re.is_match(&name_of(v)));
         } else {
             let needle = name.to_lowercase();
@@ -116,9 +119,10 @@ pub fn respond(mut items: Vec<Value>, q: &ListQuery) -> Result<Value, ApiError> 
     let filtered = items.len();
     let page_count = filtered.div_ceil(page_size).max(1);
     if page > page_count {
-        return Err(ApiError::bad_request(format!(
-            "page out of range, page: {page} page size: {page_size}, len: {filtered}"
-        )));
+        return Err(ApiError::bad_request_as(
+            "page_out_of_range",
+            format!("Page out of range, page: {page} page size: {page_size}, len: {filtered}"),
+        ));
     }
     let page_items: Vec<Value> = items
         .into_iter()

@@ -39,13 +39,13 @@ pub fn visible_vhosts(api: &Api, caller: &Caller) -> Vec<Arc<VHost>> {
 }
 
 /// The one vhost named, if it exists and `caller` may see it; else 404.
-fn one_vhost(api: &Api, caller: &Caller, name: &str) -> Result<Arc<VHost>, ApiError> {
+pub(super) fn one_vhost(api: &Api, caller: &Caller, name: &str) -> Result<Arc<VHost>, ApiError> {
     let vh = api.broker.vhost(name).ok_or_else(ApiError::not_found)?;
     if sees_all(caller) || api.broker.access.may_open(&caller.name, name) {
         Ok(vh)
     } else {
         Err(ApiError::not_authorised(
-            "Not authorised to access virtual host",
+            "User not authorised to access virtual host",
         ))
     }
 }
@@ -366,6 +366,15 @@ fn node_json(api: &Api) -> Value {
         (b.started.elapsed().as_millis() as u64).into(),
     );
     m.insert("being_drained".into(), false.into());
+    m.insert(
+        "enabled_plugins".into(),
+        json!(["rabbitmq_management", "rabbitmq_prometheus"]),
+    );
+    m.insert("rabbitmq_version".into(), crate::mgmt::VERSION.into());
+    m.insert(
+        "erlang_version".into(),
+        format!("warren {}", env!("CARGO_PKG_VERSION")).into(),
+    );
     m.insert(
         "db_dir".into(),
         b.config.storage.data_dir.display().to_string().into(),

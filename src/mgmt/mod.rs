@@ -1,15 +1,21 @@
 //! The management HTTP API, as RabbitMQ's management plugin answers it (status codes, JSON
 //! field names, error bodies recorded from 3.10.8): basic authentication with the users of
 //! the broker, access by tag, health checks, users, permissions and vhosts, declaring and
-//! deleting queues and exchanges. The listing endpoints with message statistics (overview,
-//! queues, exchanges, connections) are not here yet.
+//! deleting queues and exchanges, policies, listings with message statistics, publish and get.
+//! The same port serves the web page (`ui`) at `/`, outside the API's authentication.
 
 mod access;
+mod admin;
+mod bindings;
 mod health;
 pub mod list;
 mod listing;
+mod messages;
+mod policies;
 pub mod prometheus;
 mod topology;
+mod ui;
+mod users_extra;
 pub mod views;
 
 use crate::broker::Broker;
@@ -17,7 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
@@ -26,17 +32,41 @@ use std::sync::Arc;
 /// The RabbitMQ version the API reports (as the AMQP handshake does).
 pub const VERSION: &str = "4.1.0";
 
-/// The policy applied to a queue: its name and definition.
-pub fn policy_of_queue(_q: &crate::queue::Queue) -> (Option<String>, serde_json::Value) {
-    (None, json!({}))
+/// The policy applied to a queue: its name and definition (`effective_policy_definition`,
+/// `{}` without one).
+pub fn policy_of_queue(q: &crate::queue::Queue) -> (Option<String>, serde_json::Value) {
+    (
+        q.policy().map(|p| p.name.clone()),
+        q.effective_policy_definition(),
+    )
 }
 
 /// The policy applied to an exchange.
 pub fn policy_of_exchange(
     _vhost: &str,
-    _x: &crate::exchange::Exchange,
+    x: &crate::exchange::Exchange,
 ) -> (Option<String>, serde_json::Value) {
-    (None, json!({}))
+    (
+        x.policy().map(|p| p.name.clone()),
+        x.effective_policy_definition(),
+    )
+}
+
+/// Policies as definitions list them (of one vhost, without their `vhost` field as
+/// RabbitMQ exports a vhost's definitions, or all).
+pub fn policies_json(api: &Api, vhost: Option<&str>) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for p in api.broker.policies() {
+        if vhost.is_some_and(|v| v != p.vhost) {
+            continue;
+        }
+        let mut v = p.to_json();
+        if let (Some(_), Some(m)) = (vhost, v.as_object_mut()) {
+            m.remove("vhost");
+        }
+        out.push(v);
+    }
+    out
 }
 
 /// What a handler knows: the broker, and who is asking.
@@ -78,6 +108,15 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: "bad_request",
+            reason: reason.into(),
+        }
+    }
+
+    /// A 400 with RabbitMQ's own error name.
+    pub fn bad_request_as(error: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error,
             reason: reason.into(),
         }
     }
@@ -164,101 +203,213 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
         tags,
     });
     let mut r = next.run(req).await;
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body limit's refusal, in JSON like every other error.
+        let limit = api.broker.config.management.max_body_size;
+        r = ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            error: "payload_too_large",
+            reason: format!("request body is larger than the limit of {limit} bytes"),
+        }
+        .into_response();
+    }
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
 
-/// The API's routes.
+/// Everything on the management port: the web page without authentication, the API under
+/// `/api` with it. Other paths get the API's 404 body, without asking for credentials.
 pub fn router(broker: Arc<Broker>) -> Router {
+    ui::router()
+        .nest("/api", api_router(broker))
+        .fallback(|| async { ApiError::not_found() })
+}
+
+/// The API's routes, relative to `/api`. The authentication layer covers them and their
+/// fallback: an unknown path under `/api` needs credentials before it gets its 404, as in
+/// RabbitMQ.
+fn api_router(broker: Arc<Broker>) -> Router {
+    let max_body = broker.config.management.max_body_size;
     let api = Api { broker };
     Router::new()
-        .route("/api/whoami", get(access::whoami))
-        .route("/api/overview", get(listing::overview))
-        .route("/api/nodes", get(listing::list_nodes))
-        .route("/api/nodes/{name}", get(listing::get_node))
-        .route("/api/vhosts", get(listing::list_vhosts))
-        .route("/api/queues", get(listing::list_queues))
-        .route("/api/queues/{vhost}", get(listing::list_queues))
-        .route("/api/exchanges", get(listing::list_exchanges))
-        .route("/api/exchanges/{vhost}", get(listing::list_exchanges))
-        .route("/api/bindings", get(listing::list_bindings))
-        .route("/api/bindings/{vhost}", get(listing::list_bindings))
-        .route("/api/connections", get(listing::list_connections))
-        .route("/api/connections/{name}", get(listing::get_connection))
+        .route("/whoami", get(access::whoami))
+        .route("/overview", get(listing::overview))
+        .route("/nodes", get(listing::list_nodes))
+        .route("/nodes/{name}", get(listing::get_node))
+        .route("/vhosts", get(listing::list_vhosts))
+        .route("/queues", get(listing::list_queues))
+        .route("/queues/{vhost}", get(listing::list_queues))
+        .route("/exchanges", get(listing::list_exchanges))
+        .route("/exchanges/{vhost}", get(listing::list_exchanges))
+        .route("/bindings", get(listing::list_bindings))
+        .route("/bindings/{vhost}", get(listing::list_bindings))
         .route(
-            "/api/connections/{name}/channels",
+            "/bindings/{vhost}/e/{source}/{kind}/{dest}",
+            get(bindings::list).post(bindings::create),
+        )
+        .route(
+            "/bindings/{vhost}/e/{source}/{kind}/{dest}/{props}",
+            get(bindings::get_one).delete(bindings::delete),
+        )
+        .route("/queues/{vhost}/{name}/bindings", get(bindings::of_queue))
+        .route(
+            "/exchanges/{vhost}/{name}/bindings/{side}",
+            get(bindings::of_exchange),
+        )
+        .route(
+            "/exchanges/{vhost}/{name}/publish",
+            axum::routing::post(messages::publish),
+        )
+        .route(
+            "/queues/{vhost}/{name}/get",
+            axum::routing::post(messages::get),
+        )
+        .route("/connections", get(listing::list_connections))
+        .route(
+            "/connections/{name}",
+            get(listing::get_connection).delete(admin::close_connection),
+        )
+        .route(
+            "/connections/{name}/channels",
             get(listing::connection_channels),
         )
         .route(
-            "/api/vhosts/{vhost}/connections",
+            "/vhosts/{vhost}/connections",
             get(listing::list_connections),
         )
-        .route("/api/channels", get(listing::list_channels))
-        .route("/api/channels/{name}", get(listing::get_channel))
-        .route("/api/vhosts/{vhost}/channels", get(listing::list_channels))
-        .route("/api/consumers", get(listing::list_consumers))
-        .route("/api/consumers/{vhost}", get(listing::list_consumers))
-        .route("/api/users", get(access::list_users))
+        .route("/channels", get(listing::list_channels))
+        .route("/channels/{name}", get(listing::get_channel))
+        .route("/vhosts/{vhost}/channels", get(listing::list_channels))
+        .route("/consumers", get(listing::list_consumers))
+        .route("/consumers/{vhost}", get(listing::list_consumers))
+        .route("/users", get(access::list_users))
         .route(
-            "/api/users/{name}",
+            "/users/{name}",
             get(access::get_user)
                 .put(access::put_user)
                 .delete(access::delete_user),
         )
-        .route("/api/permissions", get(access::list_permissions))
+        .route("/permissions", get(access::list_permissions))
         .route(
-            "/api/permissions/{vhost}/{user}",
+            "/vhosts/{name}/permissions",
+            get(users_extra::vhost_permissions),
+        )
+        .route(
+            "/vhosts/{name}/topic-permissions",
+            get(users_extra::no_topic_permissions),
+        )
+        .route(
+            "/users/{name}/permissions",
+            get(users_extra::user_permissions),
+        )
+        .route(
+            "/users/{name}/topic-permissions",
+            get(users_extra::no_topic_permissions),
+        )
+        .route(
+            "/users/without-permissions",
+            get(users_extra::users_without_permissions),
+        )
+        .route(
+            "/users/bulk-delete",
+            axum::routing::post(users_extra::bulk_delete_users),
+        )
+        .route("/user-limits", get(users_extra::list_user_limits))
+        .route("/user-limits/{user}", get(users_extra::list_user_limits))
+        .route(
+            "/user-limits/{user}/{name}",
+            put(users_extra::put_user_limit).delete(users_extra::delete_user_limit),
+        )
+        .route(
+            "/connections/username/{user}",
+            get(users_extra::user_connections).delete(users_extra::close_user_connections),
+        )
+        .route("/auth", get(users_extra::auth))
+        .route(
+            "/permissions/{vhost}/{user}",
             get(access::get_permission)
                 .put(access::put_permission)
                 .delete(access::delete_permission),
         )
         .route(
-            "/api/vhosts/{name}",
-            get(listing::get_vhost).put(access::put_vhost),
+            "/vhosts/{name}",
+            get(listing::get_vhost)
+                .put(access::put_vhost)
+                .delete(admin::delete_vhost),
         )
         .route(
-            "/api/queues/{vhost}/{name}",
+            "/definitions",
+            get(admin::get_definitions).post(admin::post_definitions),
+        )
+        .route(
+            "/definitions/{vhost}",
+            get(admin::get_definitions).post(admin::post_definitions),
+        )
+        .route("/vhost-limits", get(admin::list_vhost_limits))
+        .route("/vhost-limits/{vhost}", get(admin::list_vhost_limits))
+        .route(
+            "/vhost-limits/{vhost}/{name}",
+            put(admin::put_vhost_limit).delete(admin::delete_vhost_limit),
+        )
+        .route("/cluster-name", get(admin::cluster_name))
+        .route("/extensions", get(admin::empty_list))
+        .route("/topic-permissions", get(admin::empty_list))
+        .route("/parameters", get(admin::parameters))
+        .route("/global-parameters", get(admin::global_parameters))
+        .route(
+            "/queues/{vhost}/{name}",
             get(listing::get_queue)
                 .put(topology::put_queue)
                 .delete(topology::delete_queue),
         )
         .route(
-            "/api/queues/{vhost}/{name}/contents",
+            "/queues/{vhost}/{name}/contents",
             axum::routing::delete(topology::purge_queue),
         )
         .route(
-            "/api/exchanges/{vhost}/{name}",
+            "/exchanges/{vhost}/{name}",
             get(listing::get_exchange)
                 .put(topology::put_exchange)
                 .delete(topology::delete_exchange),
         )
-        .route("/api/health/checks/alarms", get(health::alarms))
-        .route("/api/health/checks/local-alarms", get(health::alarms))
+        // Policies.
+        .route("/policies", get(policies::list_all))
+        .route("/policies/{vhost}", get(policies::list_vhost))
         .route(
-            "/api/health/checks/virtual-hosts",
-            get(health::virtual_hosts),
+            "/policies/{vhost}/{name}",
+            get(policies::get_policy)
+                .put(policies::put_policy)
+                .delete(policies::delete_policy),
         )
+        .route("/health/checks/alarms", get(health::alarms))
+        .route("/health/checks/local-alarms", get(health::alarms))
+        .route("/health/checks/virtual-hosts", get(health::virtual_hosts))
         .route(
-            "/api/health/checks/port-listener/{port}",
+            "/health/checks/port-listener/{port}",
             get(health::port_listener),
         )
         .route(
-            "/api/health/checks/protocol-listener/{protocol}",
+            "/health/checks/protocol-listener/{protocol}",
             get(health::protocol_listener),
         )
-        .route("/api/aliveness-test/{vhost}", get(health::aliveness))
+        .route("/aliveness-test/{vhost}", get(health::aliveness))
+        .route(
+            "/health/checks/node-is-quorum-critical",
+            get(health::single_node),
+        )
+        .route(
+            "/health/checks/node-is-mirror-sync-critical",
+            get(health::single_node),
+        )
         .fallback(|| async { ApiError::not_found() })
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             authenticate,
         ))
         .with_state(api)
 }
-
-/// Largest request body accepted (definitions files included).
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Serve the API on `listener` until `stop` changes.
 pub async fn serve(

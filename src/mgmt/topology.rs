@@ -30,7 +30,7 @@ fn text_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 impl Flag {
-    fn get(f: Option<Flag>, default: bool) -> bool {
+    pub(super) fn get(f: Option<Flag>, default: bool) -> bool {
         match f {
             Some(Flag::Bool(b)) | Some(Flag::Text(b)) => b,
             None => default,
@@ -58,7 +58,7 @@ pub struct ExchangeIn {
 }
 
 /// The body, or the defaults when there is none (a PUT without a body declares with them).
-fn body<T: for<'de> Deserialize<'de> + Default>(raw: &[u8]) -> Result<T, ApiError> {
+pub(super) fn body<T: for<'de> Deserialize<'de> + Default>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -67,7 +67,7 @@ fn body<T: for<'de> Deserialize<'de> + Default>(raw: &[u8]) -> Result<T, ApiErro
 }
 
 /// An AMQP refusal as the API reports it: 400 with the reason after the reply code's name.
-fn refused(e: AmqpError) -> ApiError {
+pub(super) fn refused(e: AmqpError) -> ApiError {
     let reason = e.text.split_once(" - ").map_or(e.text.as_str(), |(_, r)| r);
     if e.code == crate::error::ReplyCode::NotFound {
         return ApiError::not_found();
@@ -75,7 +75,7 @@ fn refused(e: AmqpError) -> ApiError {
     ApiError::bad_request(reason)
 }
 
-fn table(args: &BTreeMap<String, serde_json::Value>) -> amq_protocol::types::FieldTable {
+pub(super) fn table(args: &BTreeMap<String, serde_json::Value>) -> amq_protocol::types::FieldTable {
     let mut t = amq_protocol::types::FieldTable::default();
     for (k, v) in args {
         t.insert(k.as_str().into(), crate::definitions::field_value(v));
@@ -83,7 +83,7 @@ fn table(args: &BTreeMap<String, serde_json::Value>) -> amq_protocol::types::Fie
     t
 }
 
-fn permitted(
+pub(super) fn permitted(
     api: &Api,
     caller: &Caller,
     vhost: &str,

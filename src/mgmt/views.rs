@@ -311,6 +311,7 @@ pub fn consumer(broker: &Broker, vhost: &str, queue: &str, c: &ConsumerView, nod
         "activity_status": if c.active { "up" } else { "waiting" },
         "channel_details": channel_details,
         "consumer_tag": c.tag.as_ref(),
+        "consumer_timeout": broker.config.amqp.consumer_timeout,
         "exclusive": c.exclusive,
         "prefetch_count": c.prefetch,
         "queue": {"name": queue, "vhost": vhost},

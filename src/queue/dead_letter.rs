@@ -36,7 +36,7 @@ impl Reason {
 }
 
 /// Where a queue sends its dead messages.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub exchange: String,
     pub routing_key: Option<String>,

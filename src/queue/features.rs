@@ -1,8 +1,8 @@
-//! What a queue's arguments turn on: its type (`x-queue-type`), message priorities
-//! (`x-max-priority`), single active consumer, delivery limits and queue TTL (`x-expires`).
+//! What a queue's arguments turn on for good: its type (`x-queue-type`), message priorities
+//! (`x-max-priority`), single active consumer, and whether deliveries are counted. (The
+//! limits a policy can change, delivery limit and queue TTL among them, are in `effective`.)
 
 use amq_protocol::types::{AMQPValue, FieldTable};
-use std::time::Duration;
 
 /// `x-queue-type`. The discriminants index per-type counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +40,9 @@ pub struct Features {
     pub default_lane: u8,
     /// Lanes in the ready list.
     pub lanes: usize,
-    /// Failed deliveries a message may have before it dies (None: no limit).
-    pub delivery_limit: Option<u32>,
     /// Returns are counted and shown in `x-delivery-count` / `x-acquired-count`.
     pub counting: bool,
     pub single_active: bool,
-    /// `x-expires`: deleted after being unused this long.
-    pub expires: Option<Duration>,
 }
 
 fn int(args: &FieldTable, key: &str) -> Option<i64> {
@@ -63,23 +59,14 @@ impl Features {
             Some(t) if t == "quorum" => QueueKind::Quorum,
             _ => QueueKind::Classic,
         };
-        // A negative limit means none, as RabbitMQ 4.x has it.
-        let limit = int(args, "x-delivery-limit");
-        let delivery_limit = match (kind, limit) {
-            (_, Some(n)) => u32::try_from(n).ok(),
-            (QueueKind::Quorum, None) => Some(QUORUM_DELIVERY_LIMIT),
-            (QueueKind::Classic, None) => None,
-        };
-        let counting = kind == QueueKind::Quorum || limit.is_some();
+        let counting = kind == QueueKind::Quorum || int(args, "x-delivery-limit").is_some();
         let (max_priority, default_lane, lanes) = match kind {
-            QueueKind::Quorum => {
-                let returns = usize::from(delivery_limit.is_some());
-                (
-                    QUORUM_MAX_PRIORITY,
-                    QUORUM_DEFAULT_PRIORITY,
-                    QUORUM_MAX_PRIORITY as usize + 1 + returns,
-                )
-            }
+            // The returns lane is there even without a delivery limit: a policy may set one.
+            QueueKind::Quorum => (
+                QUORUM_MAX_PRIORITY,
+                QUORUM_DEFAULT_PRIORITY,
+                QUORUM_MAX_PRIORITY as usize + 2,
+            ),
             QueueKind::Classic => {
                 let max = int(args, "x-max-priority").map_or(0, |p| p.clamp(0, 255) as u8);
                 (max, 0, max as usize + 1)
@@ -89,19 +76,13 @@ impl Features {
             args.inner().get("x-single-active-consumer"),
             Some(AMQPValue::Boolean(true))
         );
-        let expires = int(args, "x-expires")
-            .and_then(|ms| u64::try_from(ms).ok())
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis);
         Features {
             kind,
             max_priority,
             default_lane,
             lanes,
-            delivery_limit,
             counting,
             single_active,
-            expires,
         }
     }
 

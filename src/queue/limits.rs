@@ -1,7 +1,7 @@
 //! The queue lock, and what happens to messages that must leave a queue without being
 //! delivered: expiry, length limits and dead-lettering (republished once the lock is released).
 
-use super::dead_letter::Reason;
+use super::dead_letter::{Reason, Target};
 use super::ready::Load;
 use super::{expiry, Queue, State};
 use crate::message::Message;
@@ -39,9 +39,14 @@ impl Drop for Locked<'_> {
             }
         }
         let dead = std::mem::take(&mut st.dead);
+        // Where they go is read under the lock: a policy may change it.
+        let target = match dead.is_empty() {
+            true => None,
+            false => st.limits.dead_letter.clone(),
+        };
         drop(st);
-        if !dead.is_empty() {
-            self.queue.republish_dead(dead);
+        if let Some(target) = target {
+            self.queue.republish_dead(&target, dead);
         }
     }
 }
@@ -62,7 +67,7 @@ impl Queue {
         self.drop_expired(&mut st);
         let now = Instant::now();
         if st.ready.sweep_due(now) {
-            let keep = self.dead_letter.is_some();
+            let keep = st.limits.dead_letter.is_some();
             let load = |id, home| self.load(id, home);
             let dead = st.ready.sweep(now, keep.then_some(&load as Load<'_>));
             for d in dead {
@@ -114,14 +119,12 @@ impl Queue {
     /// The queue was used (declared, basic.get, its last consumer left): its `x-expires`
     /// starts again.
     pub fn touch(&self) {
-        if self.features.expires.is_some() {
-            let mut st = self.lock();
-            self.touch_locked(&mut st);
-        }
+        let mut st = self.lock();
+        self.touch_locked(&mut st);
     }
 
     pub(super) fn touch_locked(&self, st: &mut State) {
-        let Some(ttl) = self.features.expires else {
+        let Some(ttl) = st.limits.expires else {
             return;
         };
         let until = Instant::now() + ttl;
@@ -133,11 +136,10 @@ impl Queue {
     }
 
     /// Republish messages that died here to the dead-letter exchange (if it exists).
-    pub(super) fn republish_dead(&self, dead: Vec<(Arc<Message>, Reason)>) {
-        let (Some(target), Some(vhost)) = (&self.dead_letter, self.vhost_ref.upgrade()) else {
-            return;
-        };
-        vhost.dead_letter(&self.name, target, dead);
+    fn republish_dead(&self, target: &Target, dead: Vec<(Arc<Message>, Reason)>) {
+        if let Some(vhost) = self.vhost_ref.upgrade() {
+            vhost.dead_letter(&self.name, target, dead);
+        }
     }
 
     /// A message died unread (no dead-letter exchange to give it to): the store forgets it.
@@ -148,8 +150,8 @@ impl Queue {
 
     /// A message died: keep it for the dead-letter exchange, if the queue has one.
     pub(super) fn died(&self, st: &mut State, msg: Arc<Message>, reason: Reason) {
-        self.deaths.inc(reason, self.dead_letter.is_some());
-        if self.dead_letter.is_some() {
+        self.deaths.inc(reason, st.limits.dead_letter.is_some());
+        if st.limits.dead_letter.is_some() {
             st.dead.push((msg, reason));
         }
     }
@@ -157,9 +159,13 @@ impl Queue {
     /// Over `x-max-length` or `x-max-length-bytes` with `extra` more bytes in one more
     /// message (0, 0: as it is).
     pub(super) fn over_limit(&self, st: &State, messages: u64, bytes: u64) -> bool {
-        self.max_length
+        let limits = &st.limits;
+        limits
+            .max_length
             .is_some_and(|m| st.ready.len() as u64 + messages > m)
-            || self.max_bytes.is_some_and(|m| st.ready.bytes() + bytes > m)
+            || limits
+                .max_bytes
+                .is_some_and(|m| st.ready.bytes() + bytes > m)
     }
 
     /// drop-head: remove the oldest ready messages until the queue is within its limits.
@@ -176,7 +182,7 @@ impl Queue {
             return;
         }
         let now = Instant::now();
-        let keep = self.dead_letter.is_some();
+        let keep = st.limits.dead_letter.is_some();
         let load = |id, home| self.load(id, home);
         while let Some(d) = st
             .ready
@@ -195,7 +201,7 @@ impl Queue {
     /// The head message dies for `reason`: read back and kept for the dead-letter exchange if
     /// the queue has one, otherwise dropped unread.
     fn remove_head(&self, st: &mut State, reason: Reason) {
-        if self.dead_letter.is_none() {
+        if st.limits.dead_letter.is_none() {
             if let Some(gone) = st.ready.drop_front() {
                 self.dropped(gone, reason);
             }

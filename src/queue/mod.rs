@@ -8,6 +8,7 @@
 mod budget;
 mod consumer;
 pub mod dead_letter;
+mod effective;
 mod expiry;
 pub mod features;
 mod limits;
@@ -20,6 +21,7 @@ mod view;
 
 pub use consumer::{ChannelLimit, Consumer, ConsumerKey, IN_FLIGHT_MAX};
 use dead_letter::Reason;
+use effective::{Limits, Overflow, Own};
 pub use features::{Features, QueueKind};
 pub use ready::Budget;
 use ready::{Gone, Home, ReadyList};
@@ -100,14 +102,9 @@ pub struct Queue {
     pub features: Features,
     /// Set once deleted, so late acks and publishes through stale handles are ignored.
     deleted: AtomicBool,
-    /// `x-message-ttl` in milliseconds.
-    message_ttl: Option<u64>,
-    /// `x-max-length`, `x-max-length-bytes` and what happens beyond them (`x-overflow`).
-    max_length: Option<u64>,
-    max_bytes: Option<u64>,
-    overflow: Overflow,
-    /// `x-dead-letter-exchange` and `x-dead-letter-routing-key`.
-    dead_letter: Option<dead_letter::Target>,
+    /// The limits its own arguments set (TTLs, length limits, overflow, dead-lettering,
+    /// delivery limit), which a policy combines with into `State::limits`.
+    own: Own,
     /// The vhost, to republish dead messages through.
     vhost_ref: Weak<crate::vhost::VHost>,
     /// This queue, for the expiry timer.
@@ -151,14 +148,11 @@ struct State {
     /// it is due.
     unused_until: Option<Instant>,
     unused_wake: Option<Instant>,
-}
-
-/// `x-overflow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Overflow {
-    DropHead,
-    RejectPublish,
-    RejectPublishDlx,
+    /// The limits in force: the queue's arguments with its policy's settings. Here, under
+    /// the lock every publish takes anyway, so that a policy can change them at any time.
+    limits: Limits,
+    /// The policy applied, if any.
+    policy: Option<Arc<crate::policy::Policy>>,
 }
 
 /// What happened to a publish.
@@ -204,36 +198,12 @@ impl Queue {
         let budget = store.map_or_else(|| Budget::new(u64::MAX), |s| s.budget().clone());
         let transient =
             store.map_or_else(|| Budget::new(u64::MAX), |s| s.transient_budget().clone());
-        let arg = |k: &str| arguments.inner().get(k);
-        let uint = |k: &str| {
-            arg(k)
-                .and_then(crate::field::as_i64)
-                .and_then(|v| u64::try_from(v).ok())
-        };
-        let text = |k: &str| arg(k).and_then(crate::field::as_text);
-        let message_ttl = uint("x-message-ttl");
-        let overflow = match text("x-overflow").as_deref() {
-            Some("reject-publish") => Overflow::RejectPublish,
-            // Quorum queues do not have it and fall back to the default (RabbitMQ logs a
-            // warning).
-            Some("reject-publish-dlx") if features.kind == QueueKind::Classic => {
-                Overflow::RejectPublishDlx
-            }
-            _ => Overflow::DropHead,
-        };
-        let dead_letter = text("x-dead-letter-exchange").map(|exchange| dead_letter::Target {
-            exchange,
-            routing_key: text("x-dead-letter-routing-key"),
-        });
-        let (max_length, max_bytes) = (uint("x-max-length"), uint("x-max-length-bytes"));
+        let own = Own::from_args(&arguments);
+        let limits = Limits::resolve(&own, features.kind, None);
         let lanes = features.lanes;
         let q = Arc::new_cyclic(|me| Queue {
             me: me.clone(),
-            message_ttl,
-            max_length,
-            max_bytes,
-            overflow,
-            dead_letter,
+            own,
             vhost_ref,
             store: store.cloned(),
             serial,
@@ -262,6 +232,8 @@ impl Queue {
                 wake_at: None,
                 unused_until: None,
                 unused_wake: None,
+                limits,
+                policy: None,
             }),
         });
         // The queue TTL runs from creation (and from each restart, as in RabbitMQ).
@@ -296,7 +268,13 @@ impl Queue {
             return Ok(Published::default());
         }
         self.stats.publish.inc();
-        let ttl = match (msg.ttl_ms(), self.message_ttl) {
+        let own_ttl = msg.ttl_ms();
+        let lane = match self.features.max_priority {
+            0 => 0,
+            _ => self.features.lane(*msg.properties.priority()),
+        };
+        let mut st = self.lock();
+        let ttl = match (own_ttl, st.limits.message_ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -304,13 +282,9 @@ impl Queue {
         let expires_at = ttl
             .filter(|ms| *ms > 0)
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        let lane = match self.features.max_priority {
-            0 => 0,
-            _ => self.features.lane(*msg.properties.priority()),
-        };
-        let mut st = self.lock();
-        if self.overflow != Overflow::DropHead && self.over_limit(&st, 1, msg.size() as u64) {
-            if self.overflow == Overflow::RejectPublishDlx {
+        let overflow = st.limits.overflow;
+        if overflow != Overflow::DropHead && self.over_limit(&st, 1, msg.size() as u64) {
+            if overflow == Overflow::RejectPublishDlx {
                 self.died(&mut st, msg, Reason::Maxlen);
             }
             return Ok(Published {
@@ -329,7 +303,7 @@ impl Queue {
             }
         }
         let persisted = ticket.is_some();
-        let kept = (ttl == Some(0) && self.dead_letter.is_some()).then(|| msg.clone());
+        let kept = (ttl == Some(0) && st.limits.dead_letter.is_some()).then(|| msg.clone());
         let entry = Entry {
             persisted,
             lane,
@@ -349,7 +323,7 @@ impl Queue {
                 }
             }
         }
-        if self.overflow == Overflow::DropHead {
+        if overflow == Overflow::DropHead {
             self.enforce_limits(&mut st);
         }
         Ok(Published {

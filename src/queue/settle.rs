@@ -77,7 +77,7 @@ impl Queue {
             }
         }
         entries.sort_by_key(|e| e.id);
-        let limit = self.features.delivery_limit;
+        let limit = st.limits.delivery_limit;
         for mut e in entries {
             if how != Returned::Undelivered {
                 e.acquired = e.acquired.saturating_add(1);

@@ -87,6 +87,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forget a vhost's record and its limits.
+    pub fn delete_vhost(&self, name: &str) -> StoreResult<()> {
+        let tree = self.access_tree()?;
+        tree.remove([b"v\0", name.as_bytes()].concat())?;
+        tree.remove([b"l\0", name.as_bytes()].concat())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The vhosts recorded with `put_vhost`.
     pub fn vhost_names(&self) -> StoreResult<Vec<String>> {
         let mut names = Vec::new();

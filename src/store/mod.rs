@@ -23,6 +23,7 @@ pub mod bodies;
 mod delayed;
 pub mod encoding;
 mod journal;
+mod policies;
 mod record;
 mod recover;
 mod sync;

@@ -5,6 +5,7 @@
 mod args;
 mod dead_letter;
 mod delayed;
+mod policies;
 mod reply_to;
 mod restore;
 mod route;
@@ -17,6 +18,7 @@ pub use reply_to::{
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
+use crate::policy::{choose, Kind};
 use crate::queue::{Consumer, Queue};
 use crate::store::{DestKind, Store};
 use amq_protocol::types::FieldTable;
@@ -41,6 +43,8 @@ pub struct VHost {
     replies: DashMap<Arc<str>, ReplyTarget>,
     /// Statistics for the management API.
     pub metrics: stats::VhostMetrics,
+    /// Policies, applied to the queues and exchanges they match (see `policies`).
+    policies: std::sync::RwLock<Vec<Arc<crate::policy::Policy>>>,
 }
 
 /// Queue arguments RabbitMQ compares on redeclare; others are kept but not compared.
@@ -73,6 +77,7 @@ impl VHost {
             me,
             replies: DashMap::new(),
             metrics: Default::default(),
+            policies: Default::default(),
         };
         let std = [
             ("", ExchangeKind::Direct),
@@ -148,6 +153,8 @@ impl VHost {
         if passive {
             return self.exchange_or_404(name).map(|_| ());
         }
+        // Held until the new exchange has its policy (see `policies`).
+        let policies = self.policies_read();
         let Some(k) = ExchangeKind::parse(kind) else {
             return Err(AmqpError::precondition(format!(
                 "unknown exchange type '{kind}'"
@@ -210,16 +217,9 @@ impl VHost {
                 &arguments,
             ))?;
         }
-        entry.or_insert_with(|| {
-            Arc::new(Exchange::new(
-                name,
-                k,
-                durable,
-                auto_delete,
-                internal,
-                arguments,
-            ))
-        });
+        let x = Exchange::new(name, k, durable, auto_delete, internal, arguments);
+        x.apply_policy(choose(policies.iter(), Kind::Exchange, name));
+        entry.or_insert(Arc::new(x));
         Ok(())
     }
 
@@ -346,6 +346,8 @@ impl VHost {
             );
         }
         self.metrics.queue_declared.inc();
+        // Held until the new queue has its policy (see `policies`).
+        let policies = self.policies_read();
         let entry = self.queues.entry(name.to_string());
         if let dashmap::Entry::Occupied(e) = &entry {
             let q = e.get();
@@ -394,6 +396,9 @@ impl VHost {
             Some(&self.store),
             self.me.clone(),
         );
+        if let Some(p) = choose(policies.iter(), Kind::Queue, name) {
+            q.apply_policy(Some(p));
+        }
         if q.is_persistent() {
             stored(
                 self.store

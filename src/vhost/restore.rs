@@ -3,6 +3,7 @@
 use super::VHost;
 use crate::exchange::{Binding, Dest, Exchange, ExchangeKind};
 use crate::message::Message;
+use crate::policy::{choose, Kind};
 use crate::queue::Queue;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ impl VHost {
             return;
         };
         let e = Exchange::new(&x.name, kind, true, x.auto_delete, x.internal, x.arguments);
+        e.apply_policy(choose(self.policies_read().iter(), Kind::Exchange, &x.name));
         self.exchanges.insert(x.name, Arc::new(e));
     }
 
@@ -63,6 +65,11 @@ impl VHost {
         let prefix = crate::store::Store::queue_prefix(&self.name, &q.name);
         for id in &unreadable {
             self.store().remove_message(&prefix, *id)?;
+        }
+        // After its messages are back, so that a policy's length limit applies to them as in
+        // RabbitMQ.
+        if let Some(p) = choose(self.policies_read().iter(), Kind::Queue, &q.name) {
+            queue.apply_policy(Some(p));
         }
         let corrupt = corrupt + unreadable.len();
         if corrupt > 0 {

@@ -81,12 +81,7 @@ impl VHost {
                 route.held_by.push(x);
                 continue;
             } else {
-                x.route(keys, &msg.properties, &mut dests);
-                if dests.is_empty() {
-                    if let Some(ae) = &x.alternate {
-                        dests.push(Dest::Exchange(ae.clone()));
-                    }
-                }
+                x.route_or_alternate(keys, &msg.properties, &mut dests);
             }
             for d in dests.drain(..) {
                 match d {

@@ -5,6 +5,8 @@
 //! another broker instead (a real RabbitMQ, to check that the expectations are right).
 #![allow(dead_code)]
 
+pub mod http;
+
 use lapin::{Connection, ConnectionProperties};
 use std::future::Future;
 use std::time::Duration;
@@ -228,38 +230,6 @@ pub async fn spawn_warren(dir: &std::path::Path, env: &[(&str, &str)]) -> ChildB
         }
     });
     ChildBroker { child, port, log }
-}
-
-/// An HTTP response: status, the header block in lower case, and the body.
-pub struct HttpReply {
-    pub status: u16,
-    pub headers: String,
-    pub body: String,
-}
-
-/// `GET path` over plain HTTP/1.1 on a fresh socket, with no client library in between (and
-/// no credentials).
-pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> HttpReply {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = within(5, tokio::net::TcpStream::connect(addr))
-        .await
-        .expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    within(10, s.read_to_end(&mut raw)).await.expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    HttpReply {
-        status,
-        headers: head.to_lowercase(),
-        body: body.to_string(),
-    }
 }
 
 /// A unique name for a queue or exchange, so tests against a shared broker do not collide.
