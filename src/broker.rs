@@ -50,6 +50,9 @@ pub struct Broker {
     /// RabbitMQ's persistent cluster id (`rabbitmq-cluster-id-...`): made on the first start
     /// and kept in the store, so that it survives restarts.
     pub cluster_id: String,
+    /// What deleted vhosts had counted (closed channels and connections, deleted queues,
+    /// queue churn), for Prometheus' totals over the broker's lifetime.
+    pub deleted_vhosts: crate::vhost::stats::VhostMetrics,
 }
 
 impl Broker {
@@ -72,6 +75,7 @@ impl Broker {
             auth_amqp: Default::default(),
             auth_http: Default::default(),
             cluster_id: String::new(),
+            deleted_vhosts: Default::default(),
             config,
         };
         let vh = b.config.auth.default_vhost.clone();

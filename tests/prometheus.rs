@@ -981,3 +981,51 @@ async fn identity_info_names_the_node_and_keeps_the_cluster_id_across_restarts()
     let again = identity(&scrape(&b, "/metrics").await);
     assert_eq!(&again["rabbitmq_cluster_permanent_id"], id);
 }
+
+#[tokio::test]
+async fn deleting_a_vhost_keeps_its_counts_in_the_totals() {
+    let b = TestBroker::start().await;
+    let Some(broker) = b.broker() else {
+        return;
+    };
+    broker.add_vhost("doomed").unwrap();
+    broker
+        .set_permissions("guest", "doomed", ".*", ".*", ".*")
+        .unwrap();
+    let conn =
+        lapin::Connection::connect(&b.url_for("guest", "guest", "doomed"), Default::default())
+            .await
+            .unwrap();
+    let ch = open(&conn).await;
+    let q = unique("q");
+    queue(&ch, &q).await;
+    publish(&ch, "", &q, b"1").await;
+    publish(&ch, "", &q, b"2").await;
+    within(5, ch.close(200, "bye".into())).await.unwrap();
+    let before = eventually(5, || async {
+        let m = scrape(&b, "/metrics").await;
+        let done = m.one("rabbitmq_channels_closed_total") == 1.0
+            && m.one("rabbitmq_queue_messages_ready") == 2.0;
+        done.then_some(m)
+    })
+    .await;
+    assert!(broker.delete_vhost("doomed").unwrap());
+    let after = scrape(&b, "/metrics").await;
+    let amqp = [("protocol", "amqp091")];
+    for name in [
+        "rabbitmq_channel_messages_published_total",
+        "rabbitmq_queue_messages_published_total",
+        "rabbitmq_queues_declared_total",
+        "rabbitmq_queues_created_total",
+    ] {
+        assert_eq!(after.one(name), before.one(name), "{name}");
+        assert!(after.one(name) > 0.0, "{name}");
+    }
+    assert_eq!(
+        after.get("rabbitmq_global_messages_received_total", &amqp),
+        2.0
+    );
+    assert_eq!(after.one("rabbitmq_queues_deleted_total"), 1.0);
+    assert_eq!(after.one("rabbitmq_queue_messages_ready"), 0.0);
+    assert_eq!(after.one("rabbitmq_queues"), 0.0);
+}

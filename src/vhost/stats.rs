@@ -36,6 +36,30 @@ pub struct VhostMetrics {
     pub depth: [Gauge; 3],
 }
 
+impl VhostMetrics {
+    /// Add the counts another (deleted) vhost kept to these, so that totals over the
+    /// broker's lifetime do not go down when a vhost is deleted.
+    pub fn absorb(&self, other: &VhostMetrics) {
+        self.retired.absorb(&other.retired);
+        for (mine, theirs) in [
+            (&self.retired_recv_oct, &other.retired_recv_oct),
+            (&self.retired_send_oct, &other.retired_send_oct),
+            (&self.retired_recv_cnt, &other.retired_recv_cnt),
+            (&self.retired_send_cnt, &other.retired_send_cnt),
+            (&self.queue_declared, &other.queue_declared),
+            (&self.queue_created, &other.queue_created),
+            (&self.queue_deleted, &other.queue_deleted),
+        ] {
+            mine.add(theirs.get());
+        }
+        for k in 0..2 {
+            self.retired_queues[k].absorb(&other.retired_queues[k]);
+            self.retired_deaths[k].absorb(&other.retired_deaths[k]);
+        }
+        self.retired_sizes.absorb(&other.retired_sizes);
+    }
+}
+
 impl VHost {
     /// A channel of this vhost closed: keep its counts in the vhost's totals.
     pub fn retire_channel(&self, info: &crate::connection::info::ChannelInfo) {

@@ -19,7 +19,7 @@ fn connection_families(s: &Scrape, w: &mut Writer, defs: &[(Def, ConnValue)]) {
                 .map(|c| (vec![("channel", c.name())], live(c).into()));
             emit(s, w, d, rows);
         } else {
-            let kept: u64 = s.vhosts.iter().map(|v| retired(&v.metrics)).sum();
+            let kept: u64 = s.kept().map(retired).sum();
             let live: u64 = s.conns.iter().map(|c| live(c)).sum();
             w.single(d, live + kept);
         }

@@ -88,9 +88,7 @@ const CHURN: [Def; 7] = [
 /// `connection_churn_metrics`.
 pub(super) fn churn(s: &Scrape, w: &mut Writer) {
     let c = &s.broker.churn;
-    let queues = |f: fn(&VhostMetrics) -> &Counter| -> u64 {
-        s.vhosts.iter().map(|v| f(&v.metrics).get()).sum()
-    };
+    let queues = |f: fn(&VhostMetrics) -> &Counter| -> u64 { s.kept().map(|m| f(m).get()).sum() };
     let values = [
         c.connection_created.get(),
         c.connection_closed.get(),

@@ -203,12 +203,14 @@ const PUBLISHERS: Def = def(
 fn queue_totals(s: &Scrape) -> ([MsgStats; 2], [DeathStats; 2]) {
     let stats: [MsgStats; 2] = Default::default();
     let deaths: [DeathStats; 2] = Default::default();
-    for v in &s.vhosts {
+    for m in s.kept() {
         for kind in [QueueKind::Classic, QueueKind::Quorum] {
             let k = kind as usize;
-            stats[k].absorb(&v.metrics.retired_queues[k]);
-            deaths[k].absorb(&v.metrics.retired_deaths[k]);
+            stats[k].absorb(&m.retired_queues[k]);
+            deaths[k].absorb(&m.retired_deaths[k]);
         }
+    }
+    for v in &s.vhosts {
         for q in v.queues() {
             let k = q.kind() as usize;
             stats[k].absorb(&q.stats);
@@ -302,8 +304,8 @@ const SIZE_LE: [&str; 9] = [
 /// broker started.
 pub(super) fn message_sizes(s: &Scrape, w: &mut Writer) {
     let total = SizeHistogram::default();
-    for v in &s.vhosts {
-        total.absorb(&v.metrics.retired_sizes);
+    for m in s.kept() {
+        total.absorb(&m.retired_sizes);
     }
     for c in s.conns.iter().flat_map(|c| c.channels()) {
         total.absorb(&c.sizes);

@@ -67,6 +67,15 @@ impl<'a> Scrape<'a> {
         }
     }
 
+    /// The counts every vhost keeps of closed channels and connections and deleted queues,
+    /// those of deleted vhosts included.
+    fn kept(&self) -> impl Iterator<Item = &crate::vhost::stats::VhostMetrics> {
+        self.vhosts
+            .iter()
+            .map(|v| &v.metrics)
+            .chain(std::iter::once(&self.broker.deleted_vhosts))
+    }
+
     /// Whether the queue families include `vhost`.
     fn shows_queues_of(&self, vhost: &str) -> bool {
         self.vhost_filter

@@ -307,15 +307,14 @@ fn channel_counters(
 }
 
 /// Every channel's counters since the broker started: closed channels' (kept by their
-/// vhosts) and live ones'.
+/// vhosts, deleted ones included) and live ones'.
 pub(super) fn channel_totals(s: &Scrape) -> MsgStats {
     let totals = MsgStats::default();
     let live: Vec<_> = s.channel_rows().into_iter().map(|(_, ch)| ch).collect();
     totals.set_sum(
         &MsgStats::default(),
-        s.vhosts
-            .iter()
-            .map(|v| &v.metrics.retired)
+        s.kept()
+            .map(|m| &m.retired)
             .chain(live.iter().map(|c| &c.stats)),
     );
     totals
