@@ -44,7 +44,8 @@ start_warren() {
   # Emptied here, not by the redirection of the background process, so that the wait below
   # cannot see the previous run's "listening" line.
   : >"$state/log"
-  WARREN_LOG=${WARREN_LOG:-info} "$bin" --amqp-port "$port" --mgmt-port "$(cat "$state/mgmtport")" --data-dir "$state/data" \
+  WARREN_LOG=${WARREN_LOG:-info} "$bin" --amqp-port "$port" --mgmt-port "$(cat "$state/mgmtport")" \
+    --metrics-port "${WARREN_METRICS_PORT:-0}" --data-dir "$state/data" \
     >>"$state/log" 2>&1 &
   echo $! >"$state/pid"
   for _ in $(seq 300); do

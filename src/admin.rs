@@ -37,6 +37,8 @@ impl Broker {
             let (_, consumers) = vh.delete_queue(&q);
             crate::channel::notify_cancelled(consumers);
         }
+        // Channels still open in it are closing: their counts are not kept.
+        self.deleted_vhosts.absorb(&vh.metrics);
         for x in vh.exchanges() {
             if x.durable && !x.name.is_empty() && !x.name.starts_with("amq.") {
                 self.store.delete_exchange(name, &x.name)?;

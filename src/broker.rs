@@ -43,6 +43,16 @@ pub struct Broker {
     pub churn: crate::stats::Churn,
     /// When the broker started (the nodes' `uptime`).
     pub started: std::time::Instant,
+    /// Login attempts over AMQP and over the management API (Prometheus'
+    /// `rabbitmq_auth_attempts_*`).
+    pub auth_amqp: crate::stats::AuthStats,
+    pub auth_http: crate::stats::AuthStats,
+    /// RabbitMQ's persistent cluster id (`rabbitmq-cluster-id-...`): made on the first start
+    /// and kept in the store, so that it survives restarts.
+    pub cluster_id: String,
+    /// What deleted vhosts had counted (closed channels and connections, deleted queues,
+    /// queue churn), for Prometheus' totals over the broker's lifetime.
+    pub deleted_vhosts: crate::vhost::stats::VhostMetrics,
 }
 
 impl Broker {
@@ -62,6 +72,10 @@ impl Broker {
             alarms: crate::alarm::Alarms::new(&config.resources, config.storage.data_dir.clone()),
             churn: Default::default(),
             started: std::time::Instant::now(),
+            auth_amqp: Default::default(),
+            auth_http: Default::default(),
+            cluster_id: String::new(),
+            deleted_vhosts: Default::default(),
             config,
         };
         let vh = b.config.auth.default_vhost.clone();
@@ -73,6 +87,11 @@ impl Broker {
         if let Err(e) = b.load_policies() {
             tracing::error!(error = %e, "cannot read policies from the store");
         }
+        let mut b = b;
+        b.cluster_id = b.store.cluster_id().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot keep the cluster id in the store");
+            crate::store::new_cluster_id()
+        });
         Arc::new(b)
     }
 

@@ -17,6 +17,16 @@ pub struct Config {
     pub resources: ResourceConfig,
     pub tls: TlsConfig,
     pub management: ManagementConfig,
+    pub prometheus: PrometheusConfig,
+}
+
+/// The Prometheus endpoint (RabbitMQ's `prometheus.tcp.port`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrometheusConfig {
+    /// Port on `amqp.bind`; 0 picks a free port.
+    pub port: u16,
+    /// Serve the metrics at all.
+    pub enabled: bool,
 }
 
 /// The management HTTP API (RabbitMQ's `management.tcp.port`).
@@ -185,6 +195,7 @@ pub struct Overrides {
     pub amqp_port: Option<u16>,
     pub data_dir: Option<PathBuf>,
     pub mgmt_port: Option<u16>,
+    pub metrics_port: Option<u16>,
 }
 
 /// A configuration problem found at startup.
@@ -212,6 +223,9 @@ impl Config {
         if let Some(port) = overrides.mgmt_port {
             builder = builder.set_override("management.port", port as i64)?;
         }
+        if let Some(port) = overrides.metrics_port {
+            builder = builder.set_override("prometheus.port", port as i64)?;
+        }
         if let Some(dir) = &overrides.data_dir {
             builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
         }
@@ -232,6 +246,7 @@ impl Config {
         cfg.amqp.port = 0;
         cfg.tls.port = 0;
         cfg.management.port = 0;
+        cfg.prometheus.port = 0;
         cfg.storage.data_dir = data_dir.into();
         cfg
     }
@@ -301,6 +316,8 @@ mod tests {
         assert_eq!(c.amqp.timeout_action(), TimeoutAction::CloseChannel);
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
         assert_eq!(c.auth.default_user, "guest");
+        assert_eq!(c.prometheus.port, 15692);
+        assert!(c.prometheus.enabled);
     }
 
     #[test]
@@ -309,10 +326,12 @@ mod tests {
             amqp_port: Some(0),
             data_dir: Some("/tmp/x".into()),
             mgmt_port: Some(15999),
+            metrics_port: Some(0),
         };
         let c = Config::load(None, &o).unwrap();
         assert_eq!(c.amqp.port, 0);
         assert_eq!(c.management.port, 15999);
+        assert_eq!(c.prometheus.port, 0);
         assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
     }
 

@@ -19,7 +19,7 @@
 //!   RabbitMQ's JSON definitions; [`policy`]: policies, their validation and matching.
 //! - [`alarm`]: memory and disk alarms that block publishers.
 //! - [`tls`]: the AMQPS acceptor (rustls) and client-certificate names.
-//! - [`mgmt`]: the management HTTP API and its web page (axum).
+//! - [`mgmt`]: the management HTTP API, its web page and the Prometheus endpoint (axum).
 //! - [`timer`]: the timer threads of queue expiry and delayed messages.
 //! - [`fd`]: the open-files limit.
 //!

@@ -22,6 +22,9 @@ struct Cli {
     /// Management HTTP API port (0 picks a free port and logs it).
     #[arg(long)]
     mgmt_port: Option<u16>,
+    /// Prometheus metrics port (0 picks a free port and logs it).
+    #[arg(long)]
+    metrics_port: Option<u16>,
     /// Directory for durable state.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         amqp_port: cli.amqp_port,
         data_dir: cli.data_dir,
         mgmt_port: cli.mgmt_port,
+        metrics_port: cli.metrics_port,
     };
     let cfg = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,

@@ -22,6 +22,8 @@ pub struct ServerHandle {
     tls: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// The management HTTP API, when enabled.
     mgmt: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The Prometheus endpoint, when enabled.
+    metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl ServerHandle {
@@ -32,6 +34,11 @@ impl ServerHandle {
     /// Where the management API listens, when enabled.
     pub fn mgmt_addr(&self) -> Option<SocketAddr> {
         self.mgmt.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Where the Prometheus endpoint listens, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(a, _)| *a)
     }
 
     /// Where the AMQPS listener listens, when TLS is configured.
@@ -52,6 +59,9 @@ impl ServerHandle {
         }
         if let Some((_, api)) = self.mgmt {
             let _ = api.await;
+        }
+        if let Some((_, metrics)) = self.metrics {
+            let _ = metrics.await;
         }
         // Aborted connection tasks drop their references on the runtime a moment later: wait
         // for them, so that the store (and its lock on the data directory) is released when
@@ -96,6 +106,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     } else {
         None
     };
+    let metrics_listener = if config.prometheus.enabled {
+        let l = bind(config.amqp.bind, config.prometheus.port).await?;
+        Some((l.local_addr()?, l))
+    } else {
+        None
+    };
     let broker = Broker::new(config, store);
     broker.add_listener("amqp", addr.port());
     if let Some((a, _, _)) = &tls {
@@ -103,6 +119,10 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     }
     if let Some((a, _)) = &mgmt_listener {
         broker.add_listener("http", a.port());
+    }
+    if let Some((a, _)) = &metrics_listener {
+        // RabbitMQ's name for the listener of its rabbitmq_prometheus plugin.
+        broker.add_listener("http/prometheus", a.port());
     }
     let started = std::time::Instant::now();
     tracing::debug!(rss_kib = crate::memory::rss_kib(), "store opened");
@@ -149,6 +169,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         let task = tokio::spawn(crate::mgmt::serve(l, broker.clone(), stop_rx.clone()));
         (mgmt_addr, task)
     });
+    let metrics = metrics_listener.map(|(metrics_addr, l)| {
+        tracing::info!("Prometheus metrics started on {metrics_addr}");
+        let task = tokio::spawn(crate::mgmt::prometheus::serve(
+            l,
+            broker.clone(),
+            stop_rx.clone(),
+        ));
+        (metrics_addr, task)
+    });
     tracing::info!("Server startup complete; AMQP listening on {addr}");
     Ok(ServerHandle {
         addr,
@@ -157,6 +186,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         accept,
         tls,
         mgmt,
+        metrics,
     })
 }
 

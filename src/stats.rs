@@ -6,6 +6,7 @@
 //! channel's counters are only written by its connection task; a queue's by whoever holds the
 //! queue). Rates are computed by the sampler, never on the message path.
 
+use crate::queue::dead_letter::Reason;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +29,15 @@ impl Counter {
     #[inline]
     pub fn inc(&self) {
         self.add(1);
+    }
+
+    /// `add` for a counter only one task ever writes (a channel's, written by its
+    /// connection's task): a load and a store, no locked read-modify-write. Readers on other
+    /// threads still see whole values.
+    #[inline]
+    pub fn add_local(&self, n: u64) {
+        let v = self.value.load(Ordering::Relaxed);
+        self.value.store(v + n, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -136,6 +146,10 @@ message_stats!(
     drop_unroutable,
     publish_in,
     publish_out,
+    // Publishes on a channel in confirm mode, and queues publishes reached (a message routed
+    // to three queues counts three): Prometheus' global received_confirm and routed counters.
+    received_confirm,
+    routed,
 );
 
 /// The counters a channel, vhost and the overview report.
@@ -231,6 +245,92 @@ impl IoStats {
         self.recv_cnt.sample(secs);
         self.send_oct.sample(secs);
         self.send_cnt.sample(secs);
+    }
+}
+
+/// Messages that died in queues, by reason and by whether they went to a dead-letter
+/// exchange (RabbitMQ's `at_most_once` strategy) or nowhere (`disabled`).
+#[derive(Debug, Default)]
+pub struct DeathStats {
+    /// `[reason as usize][0]`: dead-lettered, `[..][1]`: dropped.
+    counts: [[Counter; 2]; 4],
+}
+
+impl DeathStats {
+    #[inline]
+    pub fn inc(&self, reason: Reason, dead_lettered: bool) {
+        self.counts[reason as usize][usize::from(!dead_lettered)].inc();
+    }
+
+    pub fn get(&self, reason: Reason, dead_lettered: bool) -> u64 {
+        self.counts[reason as usize][usize::from(!dead_lettered)].get()
+    }
+
+    /// Add another's counts to these (a deleted queue's, into its vhost's).
+    pub fn absorb(&self, other: &DeathStats) {
+        for (mine, theirs) in self.counts.iter().zip(&other.counts) {
+            for (a, b) in mine.iter().zip(theirs) {
+                a.add(b.get());
+            }
+        }
+    }
+}
+
+/// Upper bounds of the message size histogram (RabbitMQ 4.1's `rabbitmq_message_size_bytes`);
+/// a last bucket takes the rest.
+pub const SIZE_BUCKETS: [u64; 8] = [
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+];
+
+/// Sizes of the message bodies published on a channel: how many fell in each bucket (not
+/// cumulative), and their sum. Written by the channel's task only.
+#[derive(Debug, Default)]
+pub struct SizeHistogram {
+    pub buckets: [Counter; 9],
+    pub sum: Counter,
+}
+
+impl SizeHistogram {
+    #[inline]
+    pub fn observe(&self, size: usize) {
+        let size = size as u64;
+        let i = SIZE_BUCKETS.iter().take_while(|b| size > **b).count();
+        self.buckets[i].add_local(1);
+        self.sum.add_local(size);
+    }
+
+    /// Add another's counts to these (a closed channel's, into its vhost's).
+    pub fn absorb(&self, other: &SizeHistogram) {
+        for (a, b) in self.buckets.iter().zip(&other.buckets) {
+            a.add(b.get());
+        }
+        self.sum.add(other.sum.get());
+    }
+}
+
+/// Login attempts of one protocol.
+#[derive(Debug, Default)]
+pub struct AuthStats {
+    pub attempts: Counter,
+    pub succeeded: Counter,
+    pub failed: Counter,
+}
+
+impl AuthStats {
+    pub fn record(&self, ok: bool) {
+        self.attempts.inc();
+        if ok {
+            self.succeeded.inc();
+        } else {
+            self.failed.inc();
+        }
     }
 }
 
@@ -367,6 +467,17 @@ mod tests {
         g.sample(10, 5.0);
         g.sample(9, 5.0);
         assert_eq!(g.rate(), -0.2);
+    }
+
+    #[test]
+    fn sizes_fall_in_the_first_bucket_that_holds_them() {
+        let h = SizeHistogram::default();
+        for size in [0, 100, 101, 1_000_000, 100_000_001] {
+            h.observe(size);
+        }
+        let counts: Vec<u64> = h.buckets.iter().map(Counter::get).collect();
+        assert_eq!(counts, [2, 1, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(h.sum.get(), 101_000_202);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 wait for what the page shows.
 
 warren is WARREN_BIN (default target/release/warren, else target/debug/warren), started with
-`--amqp-port 0 --mgmt-port 0` and a fresh data directory; the ports are read from its log
+`--amqp-port 0 --mgmt-port 0 --metrics-port 0` and a fresh data directory; the ports are read from its log
 (`Management API started on ADDR`, `AMQP listening on ADDR`). It gets SIGTERM at the end.
 Chromium is Debian's, driven through /usr/bin/chromedriver.
 """
@@ -55,6 +55,8 @@ class Warren:
                     "--amqp-port",
                     "0",
                     "--mgmt-port",
+                    "0",
+                    "--metrics-port",
                     "0",
                     "--data-dir",
                     str(Path(data_dir) / "data"),

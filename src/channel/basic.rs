@@ -101,6 +101,7 @@ impl Channel {
             }
         }
         let mandatory = c.publish.mandatory;
+        self.info.sizes.observe(c.body.len());
         let msg = match rewritten {
             Some(properties) => Message::with_properties(
                 c.publish.exchange.into(),
@@ -124,17 +125,23 @@ impl Channel {
             return Ok(());
         }
         self.info.stats.publish.inc();
+        if self.confirm.is_some() {
+            self.info.stats.received_confirm.add_local(1);
+        }
         let routed = ctx.vhost.publish(&x, msg.clone())?;
-        if routed.unroutable() {
-            if mandatory {
+        self.info.stats.routed.add_local(routed.queues as u64);
+        let unroutable = routed.unroutable().then_some(mandatory);
+        match unroutable {
+            Some(true) => {
                 self.info.stats.return_unroutable.inc();
                 self.basic_return(ctx, &msg);
-            } else {
-                self.info.stats.drop_unroutable.inc();
             }
+            Some(false) => self.info.stats.drop_unroutable.inc(),
+            None => {}
         }
-        if let Some(c) = &mut self.confirm {
-            let seq = c.published();
+        let seq = self.confirm.as_mut().map(|c| c.published());
+        self.counts.published_to(&self.info, &x, unroutable, seq);
+        if let (Some(c), Some(seq)) = (&mut self.confirm, seq) {
             if routed.rejected {
                 c.refuse(seq);
             }
@@ -235,8 +242,15 @@ impl Channel {
             arguments: c.arguments,
         };
         q.add_consumer(consumer)?;
-        self.consumers
-            .insert(tag.clone(), ChannelConsumer { queue: q, timeout });
+        let counts = self.counts.queue(&self.info, &q);
+        self.consumers.insert(
+            tag.clone(),
+            ChannelConsumer {
+                queue: q,
+                timeout,
+                counts,
+            },
+        );
         // consume-ok still goes out before any delivery: deliveries reach this connection
         // through its event queue, which is read only after this frame is buffered.
         if !c.nowait {
@@ -285,9 +299,11 @@ impl Channel {
                 ctx.vhost.name
             )));
         }
+        let per_queue = self.counts.queue(&self.info, &q);
         let Some((entry, remaining)) = q.get(g.no_ack) else {
             self.info.stats.get_empty.inc();
             q.stats.get_empty.inc();
+            per_queue.get_empty.inc();
             ctx.out.method(
                 self.id,
                 AMQPClass::Basic(b::AMQPMethod::GetEmpty(b::GetEmpty {})),
@@ -296,7 +312,7 @@ impl Channel {
         };
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
-        for stats in [&self.info.stats, &q.stats] {
+        for stats in [&self.info.stats, &q.stats, &per_queue] {
             if g.no_ack {
                 stats.get_no_ack.inc();
             } else {
@@ -387,6 +403,7 @@ impl Channel {
             if how == Settle::Ack {
                 self.info.stats.ack.add(n.len() as u64);
                 q.stats.ack.add(n.len() as u64);
+                self.counts.acked(&self.info, q, n.len() as u64);
             }
             let key = tag.as_ref().map(|t| self.key(conn, t));
             q.settle(key.as_ref(), n, how == Settle::Drop);

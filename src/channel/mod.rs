@@ -4,6 +4,7 @@
 
 pub mod assembler;
 mod basic;
+mod counts;
 mod exchange;
 mod queue;
 mod reply_to;
@@ -84,6 +85,8 @@ struct ChannelConsumer {
     queue: Arc<Queue>,
     /// The consumer timeout of its deliveries.
     timeout: Option<timeout::Limit>,
+    /// This channel's counters for the queue.
+    counts: Arc<crate::stats::MsgStats>,
 }
 
 pub struct Channel {
@@ -117,6 +120,8 @@ pub struct Channel {
     next_deadline: Option<Instant>,
     /// What the management API sees of this channel.
     info: Arc<ChannelInfo>,
+    /// Counters by exchange and by queue.
+    counts: counts::ObjectCounts,
 }
 
 impl Channel {
@@ -139,6 +144,7 @@ impl Channel {
             stale: BTreeSet::new(),
             next_deadline: None,
             info: Arc::new(ChannelInfo::new(id)),
+            counts: Default::default(),
         }
     }
 
@@ -314,6 +320,7 @@ impl Channel {
             q.kick();
         }
         self.confirm = None;
+        self.counts.clear_confirms();
         self.tx = None;
         self.stop_replies(vhost);
         self.stale.clear();
@@ -350,12 +357,11 @@ impl Channel {
                 c.queue.kick();
             }
         }
-        let limit = match self.consumers.get(tag) {
-            Some(c) if self.state == State::Open => c.timeout,
+        let (limit, counts) = match self.consumers.get(tag) {
+            Some(c) if self.state == State::Open => (c.timeout, &c.counts),
             _ => return Err(entry),
         };
-        let dtag = self.next_delivery_tag;
-        self.next_delivery_tag += 1;
+        counts::ObjectCounts::delivered(counts, no_ack, entry.redelivered);
         for stats in [&self.info.stats, &queue.stats] {
             if no_ack {
                 stats.deliver_no_ack.inc();
@@ -366,6 +372,8 @@ impl Channel {
                 stats.redeliver.inc();
             }
         }
+        let dtag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
         let m = entry.wire();
         out.deliver(
             self.id,
@@ -426,6 +434,7 @@ impl Channel {
             self.info
                 .unconfirmed
                 .store(c.pending() as u32, Ordering::Relaxed);
+            self.counts.confirmed(before, c.confirmed());
         }
     }
 }

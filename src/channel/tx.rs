@@ -162,14 +162,17 @@ impl Channel {
                 for (x, msg, mandatory) in buf.publishes {
                     self.info.stats.publish.inc();
                     let routed = ctx.vhost.publish(&x, msg.clone())?;
-                    if routed.unroutable() {
-                        if mandatory {
+                    self.info.stats.routed.add_local(routed.queues as u64);
+                    let unroutable = routed.unroutable().then_some(mandatory);
+                    match unroutable {
+                        Some(true) => {
                             self.info.stats.return_unroutable.inc();
                             self.basic_return(ctx, &msg);
-                        } else {
-                            self.info.stats.drop_unroutable.inc();
                         }
+                        Some(false) => self.info.stats.drop_unroutable.inc(),
+                        None => {}
                     }
+                    self.counts.published_to(&self.info, &x, unroutable, None);
                     ticket = routed.ticket.or(ticket);
                 }
                 for (items, how) in buf.settles {

@@ -117,7 +117,9 @@ impl Conn {
         };
         // An IPv4 client of a dual-stack listener shows up as ::ffff:127.0.0.1.
         let loopback = self.peer.ip().to_canonical().is_loopback();
-        if !self.broker.authenticate(&user, pass.as_deref(), loopback) {
+        let ok = self.broker.authenticate(&user, pass.as_deref(), loopback);
+        self.broker.auth_amqp.record(ok);
+        if !ok {
             // Never the password: only who tried, from where, how.
             tracing::warn!(peer = %self.peer, user, mechanism = start_ok.mechanism.as_str(), "login refused");
             let text = if self.broker.authenticate(&user, pass.as_deref(), true) {

@@ -95,7 +95,16 @@ pub struct ChannelInfo {
     pub acks_uncommitted: Level,
     /// When the channel last did anything, in milliseconds since the epoch.
     pub last_active: AtomicU64,
+    /// Counters by exchange published to and by queue consumed from, in the order the
+    /// channel first used them (Prometheus' per-object channel metrics).
+    pub exchanges: ObjectCounters,
+    pub queues: ObjectCounters,
+    /// Sizes of the bodies published on this channel.
+    pub sizes: crate::stats::SizeHistogram,
 }
+
+/// Counters by the name of an exchange or a queue.
+pub type ObjectCounters = Mutex<Vec<(String, Arc<MsgStats>)>>;
 
 impl ChannelInfo {
     pub fn new(number: u16) -> ChannelInfo {

@@ -12,6 +12,7 @@ pub mod list;
 mod listing;
 mod messages;
 mod policies;
+pub mod prometheus;
 mod topology;
 mod ui;
 mod users_extra;
@@ -178,7 +179,9 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .is_some_and(|c| c.0.ip().to_canonical().is_loopback());
-    if !api.broker.authenticate(user, Some(pass), loopback) {
+    let ok = api.broker.authenticate(user, Some(pass), loopback);
+    api.broker.auth_http.record(ok);
+    if !ok {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "not_authorized", "reason": "Login failed"})),

@@ -15,10 +15,10 @@ use crate::message::Message;
 use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString};
 use std::sync::Arc;
 
-/// Why a message died.
+/// Why a message died. The discriminants index per-reason counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    Rejected,
+    Rejected = 0,
     Expired,
     Maxlen,
     DeliveryLimit,

@@ -4,10 +4,10 @@
 
 use amq_protocol::types::{AMQPValue, FieldTable};
 
-/// `x-queue-type`.
+/// `x-queue-type`. The discriminants index per-type counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueKind {
-    Classic,
+    Classic = 0,
     /// Quorum queue semantics as clients see them (one node: no replication).
     Quorum,
 }

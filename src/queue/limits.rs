@@ -76,7 +76,7 @@ impl Queue {
                         self.forget([e.gone()]);
                         self.died(&mut st, e.msg, Reason::Expired);
                     }
-                    Err(gone) => self.forget([gone]),
+                    Err(gone) => self.dropped(gone, Reason::Expired),
                 }
             }
         }
@@ -142,8 +142,15 @@ impl Queue {
         }
     }
 
+    /// A message died unread (no dead-letter exchange to give it to): the store forgets it.
+    pub(super) fn dropped(&self, gone: super::ready::Gone, reason: Reason) {
+        self.forget([gone]);
+        self.deaths.inc(reason, false);
+    }
+
     /// A message died: keep it for the dead-letter exchange, if the queue has one.
     pub(super) fn died(&self, st: &mut State, msg: Arc<Message>, reason: Reason) {
+        self.deaths.inc(reason, st.limits.dead_letter.is_some());
         if st.limits.dead_letter.is_some() {
             st.dead.push((msg, reason));
         }
@@ -186,7 +193,7 @@ impl Queue {
                     self.forget([e.gone()]);
                     self.died(st, e.msg, Reason::Expired);
                 }
-                Err(gone) => self.forget([gone]),
+                Err(gone) => self.dropped(gone, Reason::Expired),
             }
         }
     }
@@ -196,7 +203,7 @@ impl Queue {
     fn remove_head(&self, st: &mut State, reason: Reason) {
         if st.limits.dead_letter.is_none() {
             if let Some(gone) = st.ready.drop_front() {
-                self.forget([gone]);
+                self.dropped(gone, reason);
             }
             return;
         }
@@ -205,7 +212,7 @@ impl Queue {
                 self.forget([e.gone()]);
                 self.died(st, e.msg, reason);
             }
-            Some(Err(gone)) => self.forget([gone]),
+            Some(Err(gone)) => self.dropped(gone, reason),
             None => {}
         }
     }

@@ -26,7 +26,7 @@ pub use features::{Features, QueueKind};
 pub use ready::Budget;
 use ready::{Gone, Home, ReadyList};
 pub use settle::Returned;
-pub use view::{ConsumerView, Snapshot};
+pub use view::{ConsumerView, Levels, Snapshot};
 
 use crate::connection::ConnEvent;
 use crate::message::Message;
@@ -119,6 +119,8 @@ pub struct Queue {
     state: Mutex<State>,
     /// Message counters for the management API.
     pub stats: crate::stats::MsgStats,
+    /// Messages that died here, by reason, for Prometheus.
+    pub deaths: crate::stats::DeathStats,
     /// Depth rates (messages, ready, unacked) for the management API.
     pub depth: [crate::stats::Gauge; 3],
 }
@@ -215,6 +217,7 @@ impl Queue {
             features,
             deleted: AtomicBool::new(false),
             stats: Default::default(),
+            deaths: Default::default(),
             depth: Default::default(),
             state: Mutex::new(State {
                 ready: ReadyList::new(budget, transient, lanes),
@@ -311,9 +314,12 @@ impl Queue {
         if ttl == Some(0) {
             // TTL 0: delivered now to a consumer that can take it, or never.
             if let Some(gone) = st.ready.pop_back_if(id, lane) {
-                self.forget([gone]);
-                if let Some(msg) = kept {
-                    self.died(&mut st, msg, Reason::Expired);
+                match kept {
+                    Some(msg) => {
+                        self.forget([gone]);
+                        self.died(&mut st, msg, Reason::Expired);
+                    }
+                    None => self.dropped(gone, Reason::Expired),
                 }
             }
         }

@@ -31,7 +31,30 @@ pub struct ConsumerView {
     pub active: bool,
 }
 
+/// A queue's depth, bytes and consumer count, without copies of its consumers (what a
+/// Prometheus scrape reads of every queue).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Levels {
+    pub ready: usize,
+    pub ready_bytes: u64,
+    pub unacked: usize,
+    pub unacked_bytes: u64,
+    pub consumers: usize,
+}
+
 impl Queue {
+    pub fn levels(&self) -> Levels {
+        let mut st = self.lock();
+        self.drop_expired(&mut st);
+        Levels {
+            ready: st.ready.len(),
+            ready_bytes: st.ready.bytes(),
+            unacked: st.unacked,
+            unacked_bytes: st.unacked_bytes,
+            consumers: st.consumers.len(),
+        }
+    }
+
     /// (ready, unacked) messages.
     pub fn depth(&self) -> (usize, usize) {
         let mut st = self.lock();

@@ -1,6 +1,7 @@
 //! Users, permissions and vhosts in the store, in the `access` tree: `u\0NAME` -> user,
-//! `p\0USER\0VHOST` -> permissions, `v\0NAME` -> a vhost; as JSON (the shapes definitions files use). Flushed on
-//! every change: they are rare, and an operator expects a created user to survive a crash.
+//! `p\0USER\0VHOST` -> permissions, `v\0NAME` -> a vhost; as JSON (the shapes definitions
+//! files use); and `c\0id` -> the cluster id. Flushed on every change: they are rare, and an
+//! operator expects a created user to survive a crash.
 
 use super::{Store, StoreResult};
 use crate::access::{PermissionRecord, UserRecord, VhostLimits};
@@ -11,6 +12,21 @@ fn user_key(name: &str) -> Vec<u8> {
 
 fn permission_key(user: &str, vhost: &str) -> Vec<u8> {
     [b"p\0", user.as_bytes(), b"\0", vhost.as_bytes()].concat()
+}
+
+/// A new cluster id as RabbitMQ makes them: `rabbitmq-cluster-id-` and 16 random bytes in
+/// URL-safe base64. The randomness is std's: `RandomState` is seeded by the OS.
+pub fn new_cluster_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 16];
+    for (i, half) in bytes.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u128(crate::stats::now_ms() as u128);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    format!("rabbitmq-cluster-id-{b64}")
 }
 
 impl Store {
@@ -49,6 +65,18 @@ impl Store {
         self.access_tree()?.remove(permission_key(user, vhost))?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// This broker's permanent cluster id, made and recorded on first use.
+    pub fn cluster_id(&self) -> StoreResult<String> {
+        let tree = self.access_tree()?;
+        if let Some(id) = tree.get(b"c\0id")? {
+            return Ok(String::from_utf8_lossy(&id).into_owned());
+        }
+        let id = super::new_cluster_id();
+        tree.insert(b"c\0id", id.as_bytes())?;
+        self.db.flush()?;
+        Ok(id)
     }
 
     /// Record a vhost (its exchanges and queues are stored with their own records).

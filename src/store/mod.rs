@@ -36,6 +36,7 @@ use crate::config::StorageConfig;
 use crate::error::BrokerError;
 use crate::message::Message;
 use crate::queue::Budget;
+pub use access::new_cluster_id;
 use bodies::{Bodies, BodyRef, BODY_THRESHOLD};
 use encoding::{flag, key, push_part, table_bytes};
 use journal::{Change, Journal};

@@ -426,7 +426,9 @@ impl VHost {
                 tracing::error!(queue = q.name, error = %e, "cannot delete a queue from the store");
             }
         }
-        q.delete()
+        let left = q.delete();
+        self.retire_queue(q);
+        left
     }
 
     /// queue.bind and exchange.bind.

@@ -84,6 +84,11 @@ impl TestBroker {
         self.handle.as_ref().and_then(|h| h.mgmt_addr())
     }
 
+    /// Where the in-process broker's Prometheus endpoint listens.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(|h| h.metrics_addr())
+    }
+
     /// Where the in-process broker's AMQPS listener listens, when TLS is configured.
     pub fn broker_handle_tls_addr(&self) -> Option<std::net::SocketAddr> {
         self.handle.as_ref().and_then(|h| h.tls_addr())
@@ -183,16 +188,24 @@ pub struct ChildBroker {
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// Start `warren --amqp-port 0 --mgmt-port 0 --data-dir DIR` with `env` and wait until it is
-/// ready.
+/// Start `warren --amqp-port 0 --mgmt-port 0 --metrics-port 0 --data-dir DIR` with `env` and
+/// wait until it is ready.
 pub async fn spawn_warren(dir: &std::path::Path, env: &[(&str, &str)]) -> ChildBroker {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_warren"));
-    cmd.args(["--amqp-port", "0", "--mgmt-port", "0", "--data-dir"])
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
+    cmd.args([
+        "--amqp-port",
+        "0",
+        "--mgmt-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -5,7 +5,7 @@ which also sets BROKER_RESTART and BROKER_KIND) or by WARREN_TEST_URL (for examp
 RabbitMQ at amqp://guest:guest@127.0.0.1:5673/%2f, the oracle these tests were checked
 against), or a warren binary started here for the whole session:
 
-    $WARREN_BIN --amqp-port 0 --data-dir <fresh temp dir>
+    $WARREN_BIN --amqp-port 0 --mgmt-port 0 --metrics-port 0 --data-dir <fresh temp dir>
 
 WARREN_BIN defaults to target/release/warren, else target/debug/warren (relative to the
 repository root). The broker's log must contain `listening on <ip>:<port>` and
@@ -179,7 +179,8 @@ def _spawn_warren(binary, data_dir, port, extra=()):
     env.setdefault("NO_COLOR", "1")
     env.setdefault("RUST_LOG_STYLE", "never")
     proc = subprocess.Popen(
-        [str(binary), "--amqp-port", str(port), "--mgmt-port", "0", "--data-dir", data_dir, *extra],
+        [str(binary), "--amqp-port", str(port), "--mgmt-port", "0", "--metrics-port", "0",
+         "--data-dir", data_dir, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
