@@ -341,3 +341,35 @@ async fn tx_commit_of_persistent_messages_waits_for_a_sync() {
         (0..10u8).map(|i| vec![i]).collect::<Vec<_>>()
     );
 }
+
+/// A restart that comes while the previous owner of the data directory still holds the
+/// store's lock (its sled threads let go a little after the broker is dropped) waits for it
+/// instead of failing.
+#[test]
+fn opening_waits_for_the_previous_owner_to_let_go_of_the_store() {
+    let dir = std::env::temp_dir().join(format!("warren-lockwait-{}", std::process::id()));
+    let cfg = warren::config::Config::for_test(&dir);
+    let first = warren::store::Store::open(&cfg.storage).expect("first open");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let second = {
+        let (cfg, done) = (cfg.clone(), done.clone());
+        std::thread::spawn(move || {
+            let r = warren::store::Store::open(&cfg.storage).map(|_| ());
+            done.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    // The second open is still waiting while the first holds the lock.
+    std::thread::sleep(std::time::Duration::from_millis(300)); // the first owner's lifetime
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "opened while the lock was held"
+    );
+    first.close().unwrap();
+    drop(first);
+    second
+        .join()
+        .unwrap()
+        .expect("the second open once the first let go");
+    let _ = std::fs::remove_dir_all(&dir);
+}

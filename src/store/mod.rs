@@ -95,17 +95,38 @@ pub enum DestKind {
 
 pub type StoreResult<T> = Result<T, sled::Error>;
 
+/// How long opening waits for a previous owner of the store (a broker in this process that
+/// is still shutting down, whose sled threads let go of the lock a little after it is
+/// dropped, or an old process on its way out) to release its lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn open_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let res = sled::Config::new()
+            .path(path)
+            // sled's default page cache is 1 GiB; the broker keeps its own index in memory
+            // and bounds message bodies with its memory budget.
+            .cache_capacity(16 * 1024 * 1024)
+            .open();
+        match res {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50)); // the lock is polled
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Open (or create) the store under `data_dir` and start its sync and compaction threads.
     pub fn open(cfg: &StorageConfig) -> Result<Store, BrokerError> {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let path = cfg.data_dir.join("store");
-        let db = sled::Config::new()
-            .path(&path)
-            // sled's default page cache is 1 GiB; the broker keeps its own index in memory
-            // and bounds message bodies with its memory budget.
-            .cache_capacity(16 * 1024 * 1024)
-            .open()?;
+        let db = open_db(&path)?;
         // Pages of transient messages do not outlive the process that wrote them.
         db.drop_tree("paged")?;
         let dir = Arc::new(File::open(&path)?);
