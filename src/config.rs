@@ -189,13 +189,45 @@ pub struct AuthConfig {
     pub load_definitions: PathBuf,
 }
 
-/// Values given on the command line; each overrides the file and the defaults.
+/// Values given on the command line or by RabbitMQ's environment variables; each overrides
+/// the file and the defaults.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub amqp_port: Option<u16>,
     pub data_dir: Option<PathBuf>,
     pub mgmt_port: Option<u16>,
     pub metrics_port: Option<u16>,
+    /// The user (and password, vhost) created on first start.
+    pub default_user: Option<String>,
+    pub default_pass: Option<String>,
+    pub default_vhost: Option<String>,
+}
+
+impl Overrides {
+    /// Add what RabbitMQ's container image reads from its environment, where the command line
+    /// did not say: `RABBITMQ_DEFAULT_USER`, `RABBITMQ_DEFAULT_PASS`, `RABBITMQ_DEFAULT_VHOST`
+    /// (the user, password and vhost made on first start) and `RABBITMQ_NODE_PORT` (the AMQP
+    /// port). `get` reads a variable (`std::env::var(..).ok()` in the binary).
+    pub fn with_rabbitmq_env(
+        mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Overrides, ConfigError> {
+        let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+        self.default_user = self.default_user.or(set(get("RABBITMQ_DEFAULT_USER")));
+        self.default_pass = self.default_pass.or(set(get("RABBITMQ_DEFAULT_PASS")));
+        self.default_vhost = self.default_vhost.or(set(get("RABBITMQ_DEFAULT_VHOST")));
+        if self.amqp_port.is_none() {
+            if let Some(p) = set(get("RABBITMQ_NODE_PORT")) {
+                let port = p.trim().parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "RABBITMQ_NODE_PORT must be a port number, got {p:?}"
+                    ))
+                })?;
+                self.amqp_port = Some(port);
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// A configuration problem found at startup.
@@ -228,6 +260,15 @@ impl Config {
         }
         if let Some(dir) = &overrides.data_dir {
             builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
+        }
+        for (key, value) in [
+            ("auth.default_user", &overrides.default_user),
+            ("auth.default_pass", &overrides.default_pass),
+            ("auth.default_vhost", &overrides.default_vhost),
+        ] {
+            if let Some(v) = value {
+                builder = builder.set_override(key, v.as_str())?;
+            }
         }
         let cfg: Config = builder.build()?.try_deserialize()?;
         cfg.validate()?;
@@ -306,6 +347,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rabbitmq_environment_variables_set_the_default_user_vhost_and_port() {
+        let env = |k: &str| {
+            match k {
+                "RABBITMQ_DEFAULT_USER" => Some("app"),
+                "RABBITMQ_DEFAULT_PASS" => Some("s3cret"),
+                "RABBITMQ_DEFAULT_VHOST" => Some("orders"),
+                "RABBITMQ_NODE_PORT" => Some("5999"),
+                _ => None,
+            }
+            .map(String::from)
+        };
+        let o = Overrides::default().with_rabbitmq_env(env).unwrap();
+        let c = Config::load(None, &o).unwrap();
+        assert_eq!(
+            (c.auth.default_user.as_str(), c.auth.default_pass.as_str()),
+            ("app", "s3cret")
+        );
+        assert_eq!(c.auth.default_vhost, "orders");
+        assert_eq!(c.amqp.port, 5999);
+        // The command line wins over the environment; empty variables are ignored.
+        let cli = Overrides {
+            amqp_port: Some(1234),
+            ..Overrides::default()
+        };
+        let o = cli.with_rabbitmq_env(env).unwrap();
+        assert_eq!(Config::load(None, &o).unwrap().amqp.port, 1234);
+        let empty = |_: &str| Some(String::new());
+        let c = Config::load(
+            None,
+            &Overrides::default().with_rabbitmq_env(empty).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c.auth.default_user, "guest");
+        let bad = |k: &str| (k == "RABBITMQ_NODE_PORT").then(|| "amqp".to_string());
+        let err = Overrides::default().with_rabbitmq_env(bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: RABBITMQ_NODE_PORT must be a port number, got \"amqp\""
+        );
+    }
+
+    #[test]
     fn defaults_match_rabbitmq() {
         let c = Config::defaults();
         assert_eq!(c.amqp.port, 5672);
@@ -327,6 +410,7 @@ mod tests {
             data_dir: Some("/tmp/x".into()),
             mgmt_port: Some(15999),
             metrics_port: Some(0),
+            ..Overrides::default()
         };
         let c = Config::load(None, &o).unwrap();
         assert_eq!(c.amqp.port, 0);

@@ -48,8 +48,10 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir,
         mgmt_port: cli.mgmt_port,
         metrics_port: cli.metrics_port,
-    };
-    let cfg = match Config::load(cli.config.as_deref(), &overrides) {
+        ..Overrides::default()
+    }
+    .with_rabbitmq_env(|k| std::env::var(k).ok());
+    let cfg = match overrides.and_then(|o| Config::load(cli.config.as_deref(), &o)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("warren: {e}");
