@@ -352,12 +352,24 @@ impl Broker {
     }
 }
 
-/// This node's name, as RabbitMQ's `rabbit@HOST`: `warren@HOST`.
+/// This node's name, as RabbitMQ's `rabbit@HOST`: `warren@HOST`, or `RABBITMQ_NODENAME` as
+/// RabbitMQ reads it (a name without `@` gets `@HOST`). Worked out once per process.
 pub fn node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("warren@{host}")
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(compute_node_name).clone()
+}
+
+fn compute_node_name() -> String {
+    let host = || {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    };
+    match std::env::var("RABBITMQ_NODENAME") {
+        Ok(n) if n.contains('@') => n,
+        Ok(n) if !n.is_empty() => format!("{n}@{}", host()),
+        _ => format!("warren@{}", host()),
+    }
 }
 
 #[cfg(test)]
