@@ -240,8 +240,18 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Defaults, then `file` if given, then `overrides`.
+    /// Defaults, then `file` if given, then `WARREN_SECTION__KEY` environment variables (for
+    /// example `WARREN_AMQP__HEARTBEAT=30`), then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::load_with_env(file, overrides, None)
+    }
+
+    /// `load`, with `env` standing in for the process environment when given.
+    fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Config, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
             config::FileFormat::Toml,
@@ -249,6 +259,13 @@ impl Config {
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         }
+        builder = builder.add_source(
+            config::Environment::with_prefix("WARREN")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(env),
+        );
         if let Some(port) = overrides.amqp_port {
             builder = builder.set_override("amqp.port", port as i64)?;
         }
@@ -345,6 +362,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warren_environment_variables_override_the_file() {
+        let env: config::Map<String, String> = [
+            ("WARREN_AMQP__HEARTBEAT", "30"),
+            ("WARREN_AUTH__DEFAULT_PASS", "12345"),
+            ("WARREN_MANAGEMENT__ENABLED", "false"),
+            // Variables of the tools around warren are not settings.
+            ("WARREN_LOG", "debug"),
+            ("WARREN_TEST_URL", "amqp://x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = Config::load_with_env(None, &Overrides::default(), Some(env)).unwrap();
+        assert_eq!(c.amqp.heartbeat, 30);
+        assert_eq!(c.auth.default_pass, "12345");
+        assert!(!c.management.enabled);
+        let bad: config::Map<String, String> = [("WARREN_AMQP__HEARTBEAT", "often")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(Config::load_with_env(None, &Overrides::default(), Some(bad)).is_err());
+    }
 
     #[test]
     fn rabbitmq_environment_variables_set_the_default_user_vhost_and_port() {
