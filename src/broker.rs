@@ -172,7 +172,8 @@ impl Broker {
             let auth = &self.config.auth;
             self.store.put_vhost(&auth.default_vhost)?;
             self.add_user(&auth.default_user, &auth.default_pass, &["administrator"])?;
-            self.set_permissions(&auth.default_user, &auth.default_vhost, ".*", ".*", ".*")?;
+            let [c, w, r] = &auth.default_permissions;
+            self.set_permissions(&auth.default_user, &auth.default_vhost, c, w, r)?;
             return Ok(());
         }
         for u in users {
@@ -352,23 +353,30 @@ impl Broker {
     }
 }
 
-/// This node's name, as RabbitMQ's `rabbit@HOST`: `warren@HOST`, or `RABBITMQ_NODENAME` as
-/// RabbitMQ reads it (a name without `@` gets `@HOST`). Worked out once per process.
+/// This node's name, as RabbitMQ names it: `rabbit@HOST` (the short host name), or
+/// `RABBITMQ_NODENAME` (a name without `@` gets `@HOST`). Worked out once per process.
 pub fn node_name() -> String {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NAME.get_or_init(compute_node_name).clone()
 }
 
 fn compute_node_name() -> String {
+    node_name_from(&|k| std::env::var(k).ok())
+}
+
+/// The node name that the environment `get` reads gives.
+pub fn node_name_from(get: &impl Fn(&str) -> Option<String>) -> String {
     let host = || {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into())
+            .ok()
+            .and_then(|h| h.trim().split('.').next().map(str::to_string))
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
     };
-    match std::env::var("RABBITMQ_NODENAME") {
-        Ok(n) if n.contains('@') => n,
-        Ok(n) if !n.is_empty() => format!("{n}@{}", host()),
-        _ => format!("warren@{}", host()),
+    match get("RABBITMQ_NODENAME") {
+        Some(n) if n.contains('@') => n,
+        Some(n) if !n.is_empty() => format!("{n}@{}", host()),
+        _ => format!("rabbit@{}", host()),
     }
 }
 

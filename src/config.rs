@@ -18,6 +18,17 @@ pub struct Config {
     pub tls: TlsConfig,
     pub management: ManagementConfig,
     pub prometheus: PrometheusConfig,
+    pub logging: LogConfig,
+}
+
+/// Logging (RabbitMQ's `log.console` and `log.console.level`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogConfig {
+    /// Log to standard output at all.
+    pub console: bool,
+    /// A tracing filter: `debug`, `info`, `warn`, `error`, `off`, or per-module directives.
+    /// `WARREN_LOG` wins over it.
+    pub level: String,
 }
 
 /// The Prometheus endpoint (RabbitMQ's `prometheus.tcp.port`).
@@ -187,6 +198,8 @@ pub struct AuthConfig {
     /// A definitions file (RabbitMQ's JSON export) imported at every start; empty: none.
     #[serde(default)]
     pub load_definitions: PathBuf,
+    /// Configure, write and read patterns the default user gets on the default vhost.
+    pub default_permissions: [String; 3],
 }
 
 /// Values given on the command line or by RabbitMQ's environment variables; each overrides
@@ -201,6 +214,22 @@ pub struct Overrides {
     pub default_user: Option<String>,
     pub default_pass: Option<String>,
     pub default_vhost: Option<String>,
+    /// Settings read from RabbitMQ's `rabbitmq.conf` and `conf.d`, below the `--config` file.
+    pub rabbitmq_conf: crate::rabbitmq_conf::Translated,
+}
+
+/// A fixed set of values as a configuration source (the translated `rabbitmq.conf`).
+#[derive(Debug, Clone)]
+struct Layer(config::Map<String, config::Value>);
+
+impl config::Source for Layer {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, config::Value>, config::ConfigError> {
+        Ok(self.0.clone())
+    }
 }
 
 impl Overrides {
@@ -216,6 +245,20 @@ impl Overrides {
         self.default_user = self.default_user.or(set(get("RABBITMQ_DEFAULT_USER")));
         self.default_pass = self.default_pass.or(set(get("RABBITMQ_DEFAULT_PASS")));
         self.default_vhost = self.default_vhost.or(set(get("RABBITMQ_DEFAULT_VHOST")));
+        if self.data_dir.is_none() {
+            // RabbitMQ keeps a node's data in RABBITMQ_MNESIA_DIR, by default
+            // RABBITMQ_MNESIA_BASE/NODENAME.
+            self.data_dir = set(get("RABBITMQ_MNESIA_DIR"))
+                .map(PathBuf::from)
+                .or_else(|| {
+                    set(get("RABBITMQ_MNESIA_BASE"))
+                        .map(|base| Path::new(&base).join(crate::broker::node_name_from(&get)))
+                });
+        }
+        let files = crate::rabbitmq_conf::locate(&get);
+        let loopback = Config::defaults().auth.loopback_users;
+        self.rabbitmq_conf = crate::rabbitmq_conf::load(&files, &loopback)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.amqp_port.is_none() {
             if let Some(p) = set(get("RABBITMQ_NODE_PORT")) {
                 let port = p.trim().parse().map_err(|_| {
@@ -256,6 +299,7 @@ impl Config {
             DEFAULT_TOML,
             config::FileFormat::Toml,
         ));
+        builder = builder.add_source(Layer(overrides.rabbitmq_conf.values.clone()));
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         }
@@ -349,6 +393,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "tls.verify = \"verify_peer\" needs tls.cacertfile".into(),
             ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.logging.level).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "logging.level must be a level (debug, info, warn, error, off) or tracing directives, got {:?}",
+                self.logging.level
+            )));
         }
         if self.auth.default_vhost.is_empty() {
             return Err(ConfigError::Invalid(

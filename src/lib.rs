@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the embedded defaults, an optional file and flags, validated once.
+//! - [`config`]: the embedded defaults, an optional file and flags, validated once;
+//!   [`rabbitmq_conf`]: RabbitMQ's `rabbitmq.conf` read as it is.
 //! - [`server`]: the listener, the accept loop and graceful shutdown.
 //! - [`codec`]: frames on the wire, on top of amq-protocol's method and header parsers.
 //! - [`connection`]: one task per socket: handshake, tune, heartbeats, the channel table.
@@ -51,6 +52,7 @@ pub mod message;
 pub mod mgmt;
 pub mod policy;
 pub mod queue;
+pub mod rabbitmq_conf;
 pub mod server;
 pub mod stats;
 pub mod store;

@@ -35,14 +35,6 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        // Colour only on a terminal: logs piped to a file or a supervisor stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let overrides = Overrides {
         amqp_port: cli.amqp_port,
         data_dir: cli.data_dir,
@@ -51,13 +43,34 @@ fn main() -> ExitCode {
         ..Overrides::default()
     }
     .with_rabbitmq_env(|k| std::env::var(k).ok());
-    let cfg = match overrides.and_then(|o| Config::load(cli.config.as_deref(), &o)) {
+    let (cfg, conf) = match overrides
+        .and_then(|o| Config::load(cli.config.as_deref(), &o).map(|c| (c, o.rabbitmq_conf)))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("warren: {e}");
             return ExitCode::from(2);
         }
     };
+    let level = if cfg.logging.console {
+        cfg.logging.level.as_str()
+    } else {
+        "off"
+    };
+    tracing_subscriber::fmt()
+        // Colour only on a terminal: logs piped to a file or a supervisor stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .init();
+    for f in &conf.files {
+        tracing::info!(file = %f.display(), "RabbitMQ configuration file read");
+    }
+    for w in &conf.warnings {
+        tracing::warn!("{w}");
+    }
     let fds = warren::fd::raise_limit(1 << 20);
     tracing::debug!(limit = fds, "open files");
     let rt = match tokio::runtime::Builder::new_multi_thread()

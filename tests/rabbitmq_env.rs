@@ -88,3 +88,191 @@ async fn the_node_is_named_by_rabbitmq_nodename() {
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A free TCP port on loopback (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
+    if std::env::var("WARREN_TEST_URL").is_ok() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique("warren-rmqconf"));
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.join("rabbitmq.conf"),
+        format!(
+            "# as a team mounts it\nlisteners.tcp.default = 127.0.0.1:{port}\n\
+             management.tcp.port = 0\nprometheus.tcp.port = 0\n\
+             default_user = app\ndefault_pass = s3cret # a comment ends the value\n\
+             default_vhost = orders\ndefault_permissions.read = ^$\n\
+             heartbeat = 7\nqueue_master_locator = min-masters\n"
+        ),
+    )
+    .unwrap();
+    // What RabbitMQ's image ships in conf.d.
+    std::fs::write(
+        dir.join("conf.d/10-defaults.conf"),
+        "loopback_users.guest = false\nlog.console = true\n",
+    )
+    .unwrap();
+    let data = dir.join("data").display().to_string();
+    let conf = dir.join("rabbitmq").display().to_string(); // without .conf, as 3.x allows
+    let confd = dir.join("conf.d").display().to_string();
+    let child = spawn_warren_with(
+        &["--data-dir", &data],
+        &[
+            ("RABBITMQ_CONFIG_FILE", &conf),
+            ("RABBITMQ_CONFIG_FILES", &confd),
+        ],
+    )
+    .await;
+    assert_eq!(child.port, port, "listeners.tcp.default");
+    let url = format!("amqp://app:s3cret@127.0.0.1:{port}/orders");
+    let conn = within(
+        5,
+        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
+    )
+    .await
+    .expect("default_user, default_pass and default_vhost");
+    assert_eq!(conn.configuration().heartbeat(), 7, "heartbeat");
+    let ch = within(5, conn.create_channel()).await.unwrap();
+    within(
+        5,
+        ch.queue_declare(
+            "work".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect("configure is .*");
+    let err = within(
+        5,
+        ch.basic_get("work".into(), lapin::options::BasicGetOptions::default()),
+    )
+    .await
+    .expect_err("read is ^$");
+    assert_eq!(amqp_error(&err).map(|(c, _)| c), Some(403), "{err:?}");
+    let log = child.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("unknown or unsupported setting queue_master_locator; ignored")
+            && log.contains("rabbitmq.conf:10"),
+        "unknown keys are warned about with their line: {log}"
+    );
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_malformed_rabbitmq_conf_stops_the_start_with_its_line_number() {
+    let dir = std::env::temp_dir().join(unique("warren-badconf"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("rabbitmq.conf");
+    std::fs::write(&conf, "heartbeat = 30\nthis line is wrong\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--data-dir"])
+        .arg(dir.join("data"))
+        .env("RABBITMQ_CONFIG_FILE", &conf)
+        .env("RABBITMQ_CONFIG_FILES", dir.join("none"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "warren: configuration: syntax error in {}:2: expected `key = value`, got \"this line is wrong\"\n",
+            conf.display()
+        )
+    );
+    std::fs::write(&conf, "vm_memory_high_watermark.absolute = lots\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .env("RABBITMQ_CONFIG_FILE", &conf)
+        .env("RABBITMQ_CONFIG_FILES", dir.join("none"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "warren: configuration: {}:1: vm_memory_high_watermark.absolute: expected bytes, e.g. 2GB or 1024MiB, got \"lots\"\n",
+            conf.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn data_lives_in_rabbitmq_mnesia_base_under_the_node_name() {
+    if std::env::var("WARREN_TEST_URL").is_ok() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique("warren-mnesia"));
+    let base = dir.join("mnesia").display().to_string();
+    let env = [
+        ("RABBITMQ_MNESIA_BASE", base.as_str()),
+        ("RABBITMQ_NODENAME", "rabbit@box"),
+    ];
+    let args = [
+        "--amqp-port",
+        "0",
+        "--mgmt-port",
+        "0",
+        "--metrics-port",
+        "0",
+    ];
+    let child = spawn_warren_with(&args, &env).await;
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", child.port);
+    let conn = within(
+        5,
+        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
+    )
+    .await
+    .unwrap();
+    let ch = within(5, conn.create_channel()).await.unwrap();
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    within(
+        5,
+        ch.queue_declare("kept".into(), durable, FieldTable::default()),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert!(child.stop().await.success());
+    // Started again with the same environment, it finds its queue there.
+    let child = spawn_warren_with(&args, &env).await;
+    assert!(
+        dir.join("mnesia/rabbit@box").is_dir(),
+        "RABBITMQ_MNESIA_BASE/NODENAME"
+    );
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", child.port);
+    let conn = within(
+        5,
+        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
+    )
+    .await
+    .unwrap();
+    let ch = within(5, conn.create_channel()).await.unwrap();
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    within(
+        5,
+        ch.queue_declare("kept".into(), passive, FieldTable::default()),
+    )
+    .await
+    .expect("the durable queue is in the same data directory");
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}

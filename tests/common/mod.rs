@@ -188,12 +188,22 @@ pub struct ChildBroker {
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+impl ChildBroker {
+    /// Stop it as `docker stop` does (SIGTERM) and wait until it has exited.
+    #[allow(dead_code)]
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running") as libc::pid_t;
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        within(30, self.child.wait()).await.expect("exit status")
+    }
+}
+
 /// Start `warren --amqp-port 0 --mgmt-port 0 --metrics-port 0 --data-dir DIR` with `env` and
 /// wait until it is ready.
 pub async fn spawn_warren(dir: &std::path::Path, env: &[(&str, &str)]) -> ChildBroker {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_warren"));
-    cmd.args([
+    let dir = dir.to_string_lossy();
+    let args = [
         "--amqp-port",
         "0",
         "--mgmt-port",
@@ -201,11 +211,23 @@ pub async fn spawn_warren(dir: &std::path::Path, env: &[(&str, &str)]) -> ChildB
         "--metrics-port",
         "0",
         "--data-dir",
-    ])
-    .arg(dir)
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .kill_on_drop(true);
+        &dir,
+    ];
+    spawn_warren_with(&args, env).await
+}
+
+/// `warren ARGS` as a child process with `env` added, ready once it logs "Server startup
+/// complete". RabbitMQ's configuration files of the machine are kept out of it (point
+/// `RABBITMQ_CONFIG_FILE`/`RABBITMQ_CONFIG_FILES` in `env` to use some).
+pub async fn spawn_warren_with(args: &[&str], env: &[(&str, &str)]) -> ChildBroker {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_warren"));
+    cmd.args(args)
+        .env("RABBITMQ_CONFIG_FILE", "/nonexistent/rabbitmq.conf")
+        .env("RABBITMQ_CONFIG_FILES", "/nonexistent/conf.d")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -1,0 +1,516 @@
+//! RabbitMQ's `rabbitmq.conf` read as it is: the file a team mounts at
+//! `/etc/rabbitmq/rabbitmq.conf` (or names with `RABBITMQ_CONFIG_FILE`), then the files of
+//! `/etc/rabbitmq/conf.d/*.conf` (`RABBITMQ_CONFIG_FILES`), later files winning.
+//!
+//! The format is Cuttlefish's: one `key = value` per line, `#` starts a comment anywhere on a
+//! line (RabbitMQ cuts `default_pass = pa#ss` to `pa` too), keys are dot-separated words. Each
+//! setting warren has is translated into its own configuration key; settings warren does not
+//! have are warned about and skipped; a line that is not a setting, or a value of the wrong
+//! kind, stops the start with the file and line number.
+
+use config::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// One `key = value` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+    /// Where it was read, for messages: `file:line`.
+    pub at: String,
+}
+
+/// A file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("syntax error in {0}: {1}")]
+    Syntax(String, String),
+    #[error("{0}: {1}")]
+    Value(String, String),
+}
+
+/// Parse one file's text; `name` is used in messages.
+pub fn parse(text: &str, name: &str) -> Result<Vec<Setting>, ConfError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let at = format!("{name}:{}", i + 1);
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ConfError::Syntax(
+                at,
+                format!("expected `key = value`, got {line:?}"),
+            ));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let word_ok = |w: &str| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'))
+        };
+        if !key.split('.').all(word_ok) {
+            return Err(ConfError::Syntax(at, format!("invalid key {key:?}")));
+        }
+        if value.is_empty() {
+            return Err(ConfError::Syntax(at, format!("{key} has no value")));
+        }
+        out.push(Setting {
+            key: key.to_string(),
+            value: value.to_string(),
+            at,
+        });
+    }
+    Ok(out)
+}
+
+/// The files RabbitMQ would read, in order: the main file, then `conf.d`. `get` reads an
+/// environment variable. Files that do not exist are skipped, as RabbitMQ does.
+pub fn locate(get: &impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let set = |k: &str| get(k).filter(|v| !v.is_empty());
+    let mut files = Vec::new();
+    let main = match set("RABBITMQ_CONFIG_FILE") {
+        // RabbitMQ 3.x accepts the name without its extension.
+        Some(f) if Path::new(&f).extension().is_none() => PathBuf::from(format!("{f}.conf")),
+        Some(f) => PathBuf::from(f),
+        None => PathBuf::from("/etc/rabbitmq/rabbitmq.conf"),
+    };
+    if main.is_file() {
+        files.push(main);
+    }
+    let extra = set("RABBITMQ_CONFIG_FILES").unwrap_or_else(|| "/etc/rabbitmq/conf.d".into());
+    // A directory, or a pattern `DIR/*.conf` as RabbitMQ documents it.
+    let dir = extra.strip_suffix("/*.conf").unwrap_or(&extra);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut more: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
+            .collect();
+        more.sort();
+        files.extend(more);
+    } else if Path::new(&extra).is_file() {
+        files.push(PathBuf::from(extra));
+    }
+    files
+}
+
+/// What the files say, as warren configuration keys, plus the warnings to log.
+#[derive(Debug, Default, Clone)]
+pub struct Translated {
+    pub values: Map<String, Value>,
+    pub warnings: Vec<String>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Read and translate `files`. `loopback_users` starts from `defaults` (warren's own list).
+pub fn load(files: &[PathBuf], loopback_defaults: &[String]) -> Result<Translated, ConfError> {
+    let mut settings = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| ConfError::Read(f.display().to_string(), e))?;
+        settings.extend(parse(&text, &f.display().to_string())?);
+    }
+    let mut t = translate(&settings, loopback_defaults)?;
+    t.files = files.to_vec();
+    Ok(t)
+}
+
+/// Settings RabbitMQ has that warren accepts without acting on them (what the official image
+/// ships in `conf.d`, and what only matters to Erlang or clustering).
+const ACCEPTED: &[&str] = &[
+    "management_agent.disable_metrics_collector",
+    "management.rates_mode",
+    "management.tcp.ip",
+    "prometheus.tcp.ip",
+    "log.console.formatter",
+    "log.file",
+    "log.file.level",
+    "log.dir",
+    "cluster_formation.peer_discovery_backend",
+    "cluster_partition_handling",
+    "total_memory_available_override_value",
+    "default_user_tags.administrator",
+];
+
+/// Turn settings into warren's keys; later settings win over earlier ones.
+pub fn translate(
+    settings: &[Setting],
+    loopback_defaults: &[String],
+) -> Result<Translated, ConfError> {
+    let mut t = Translated::default();
+    let mut loopback: Vec<String> = loopback_defaults.to_vec();
+    let mut perms = [".*".to_string(), ".*".to_string(), ".*".to_string()];
+    let (mut perms_set, mut loopback_set) = (false, false);
+    for s in settings {
+        let (k, v) = (s.key.as_str(), s.value.as_str());
+        let bad = |what: &str| ConfError::Value(s.at.clone(), format!("{k}: {what}, got {v:?}"));
+        let mut put = |key: &str, value: Value| {
+            t.values.insert(key.to_string(), value);
+        };
+        match k {
+            "listeners.tcp.default" | "listeners.ssl.default" => {
+                let (ip, port) = listener(v).ok_or_else(|| bad("expected PORT or IP:PORT"))?;
+                let key = if k == "listeners.tcp.default" { "amqp.port" } else { "tls.port" };
+                put(key, Value::from(port as i64));
+                if let Some(ip) = ip {
+                    put("amqp.bind", Value::from(ip));
+                }
+            }
+            "default_user" => put("auth.default_user", Value::from(v)),
+            "default_pass" => put("auth.default_pass", Value::from(v)),
+            "default_vhost" => put("auth.default_vhost", Value::from(v)),
+            "default_permissions.configure" | "default_permissions.write" | "default_permissions.read" => {
+                let i = match k.rsplit('.').next() {
+                    Some("configure") => 0,
+                    Some("write") => 1,
+                    _ => 2,
+                };
+                perms[i] = v.to_string();
+                perms_set = true;
+            }
+            "loopback_users" if v == "none" => {
+                loopback.clear();
+                loopback_set = true;
+            }
+            _ if k.starts_with("loopback_users.") => {
+                let user = &k["loopback_users.".len()..];
+                loopback.retain(|u| u != user);
+                if boolean(v).ok_or_else(|| bad("expected true or false"))? {
+                    loopback.push(user.to_string());
+                }
+                loopback_set = true;
+            }
+            "heartbeat" => put("amqp.heartbeat", int(v, u16::MAX as u64).ok_or_else(|| bad("expected seconds"))?),
+            "frame_max" => put("amqp.frame_max", int(v, u32::MAX as u64).ok_or_else(|| bad("expected bytes"))?),
+            "channel_max" => put("amqp.channel_max", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a number"))?),
+            "connection_max" if v == "infinity" => put("amqp.connection_max", Value::from(0i64)),
+            "connection_max" => put("amqp.connection_max", int(v, u32::MAX as u64).ok_or_else(|| bad("expected a number or infinity"))?),
+            "max_message_size" => put("amqp.max_message_size", int(v, 1 << 40).ok_or_else(|| bad("expected bytes"))?),
+            "handshake_timeout" => {
+                // Milliseconds in RabbitMQ, seconds in warren.
+                let ms = v.parse::<u64>().map_err(|_| bad("expected milliseconds"))?;
+                put("amqp.handshake_timeout", Value::from(ms.div_ceil(1000) as i64));
+            }
+            "consumer_timeout" if v == "undefined" || v == "infinity" => put("amqp.consumer_timeout", Value::from(0i64)),
+            "consumer_timeout" => put("amqp.consumer_timeout", int(v, i64::MAX as u64).ok_or_else(|| bad("expected milliseconds"))?),
+            "collect_statistics_interval" => put("management.collect_statistics_interval", int(v, i64::MAX as u64).ok_or_else(|| bad("expected milliseconds"))?),
+            "vm_memory_high_watermark.relative" => {
+                let f = v.parse::<f64>().ok().filter(|f| *f > 0.0 && *f <= 1.0).ok_or_else(|| bad("expected a fraction in (0, 1]"))?;
+                put("resources.memory_high_watermark", Value::from(f));
+                put("resources.memory_high_watermark_absolute", Value::from(0i64));
+            }
+            "vm_memory_high_watermark.absolute" => {
+                let b = bytes(v).ok_or_else(|| bad("expected bytes, e.g. 2GB or 1024MiB"))?;
+                put("resources.memory_high_watermark_absolute", Value::from(b as i64));
+            }
+            "disk_free_limit.absolute" => {
+                let b = bytes(v).ok_or_else(|| bad("expected bytes, e.g. 50MB or 1GiB"))?;
+                put("resources.disk_free_limit", Value::from(b as i64));
+            }
+            "disk_free_limit.relative" => {
+                let f = v.parse::<f64>().ok().filter(|f| *f >= 0.0).ok_or_else(|| bad("expected a ratio to the memory size"))?;
+                let total = crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024);
+                put("resources.disk_free_limit", Value::from((total as f64 * f) as i64));
+            }
+            "management.tcp.port" => put("management.port", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a port"))?),
+            "prometheus.tcp.port" => put("prometheus.port", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a port"))?),
+            "management.http.max_body_size" => put("management.max_body_size", int(v, i64::MAX as u64).ok_or_else(|| bad("expected bytes"))?),
+            "load_definitions" | "management.load_definitions" => put("auth.load_definitions", Value::from(v)),
+            "log.console" => put("logging.console", Value::from(boolean(v).ok_or_else(|| bad("expected true or false"))?)),
+            "log.console.level" | "log.default.level" => {
+                let level = log_level(v).ok_or_else(|| bad("expected debug, info, notice, warning, error, critical or none"))?;
+                put("logging.level", Value::from(level));
+            }
+            "ssl_options.certfile" => put("tls.certfile", Value::from(v)),
+            "ssl_options.keyfile" => put("tls.keyfile", Value::from(v)),
+            "ssl_options.cacertfile" => put("tls.cacertfile", Value::from(v)),
+            "ssl_options.verify" => {
+                if !matches!(v, "verify_none" | "verify_peer") {
+                    return Err(bad("expected verify_none or verify_peer"));
+                }
+                put("tls.verify", Value::from(v));
+            }
+            "ssl_options.fail_if_no_peer_cert" => put("tls.fail_if_no_peer_cert", Value::from(boolean(v).ok_or_else(|| bad("expected true or false"))?)),
+            _ if ACCEPTED.contains(&k) => {}
+            _ if k.starts_with("ssl_options.") => t.warnings.push(format!(
+                "{}: {k} is not supported by warren (rustls picks TLS versions and ciphers); ignored",
+                s.at
+            )),
+            _ if k.starts_with("listeners.") => t.warnings.push(format!(
+                "{}: {k}: warren has one AMQP and one AMQPS listener (listeners.tcp.default, listeners.ssl.default); ignored",
+                s.at
+            )),
+            _ => t.warnings.push(format!("{}: unknown or unsupported setting {k}; ignored", s.at)),
+        }
+    }
+    if perms_set {
+        t.values.insert(
+            "auth.default_permissions".into(),
+            Value::from(
+                perms
+                    .iter()
+                    .map(|p| Value::from(p.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+    }
+    if loopback_set {
+        t.values.insert(
+            "auth.loopback_users".into(),
+            Value::from(
+                loopback
+                    .iter()
+                    .map(|u| Value::from(u.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+    }
+    Ok(t)
+}
+
+/// `5672`, `127.0.0.1:5672`, `::1:5672` or `[::1]:5672`.
+fn listener(v: &str) -> Option<(Option<String>, u16)> {
+    if let Ok(port) = v.parse::<u16>() {
+        return Some((None, port));
+    }
+    let (ip, port) = v.rsplit_once(':')?;
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    Some((Some(ip.to_string()), port.parse().ok()?))
+}
+
+fn int(v: &str, max: u64) -> Option<Value> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= max)
+        .map(|n| Value::from(n as i64))
+}
+
+fn boolean(v: &str) -> Option<bool> {
+    match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// RabbitMQ's level names, as tracing filter directives.
+fn log_level(v: &str) -> Option<&'static str> {
+    Some(match v {
+        "debug" => "debug",
+        "info" | "notice" => "info",
+        "warning" => "warn",
+        "error" | "critical" | "alert" | "emergency" => "error",
+        "none" => "off",
+        _ => return None,
+    })
+}
+
+/// An amount of memory as RabbitMQ writes it: bytes, or a number with a unit. `kB`, `MB`,
+/// `GB`, `TB` are powers of 1000; `k`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB` powers of 1024.
+pub fn bytes(v: &str) -> Option<u64> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" => 1,
+        "kB" | "KB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "k" | "K" | "KiB" | "kiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest() -> Vec<String> {
+        vec!["guest".to_string()]
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped_and_hash_ends_a_value() {
+        let s = parse(
+            "# a comment\n\n  default_pass = pa#ss # trailing\nheartbeat=30\n",
+            "r.conf",
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            vec![
+                Setting {
+                    key: "default_pass".into(),
+                    value: "pa".into(),
+                    at: "r.conf:3".into()
+                },
+                Setting {
+                    key: "heartbeat".into(),
+                    value: "30".into(),
+                    at: "r.conf:4".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error_with_its_line_number() {
+        let e = parse(
+            "heartbeat = 30\nthis line is wrong\n",
+            "/etc/rabbitmq/rabbitmq.conf",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "syntax error in /etc/rabbitmq/rabbitmq.conf:2: expected `key = value`, got \"this line is wrong\""
+        );
+        let e = parse("\n\nbad key = 1\n", "r.conf").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "syntax error in r.conf:3: invalid key \"bad key\""
+        );
+        let e = parse("heartbeat =\n", "r.conf").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "syntax error in r.conf:1: heartbeat has no value"
+        );
+    }
+
+    #[test]
+    fn settings_become_warren_keys() {
+        let text = "listeners.tcp.default = 127.0.0.1:5679\nlisteners.ssl.default = 5670\n\
+            default_user = app\ndefault_pass = s3cret\ndefault_vhost = orders\n\
+            default_permissions.configure = ^app-.*\nloopback_users.guest = false\n\
+            loopback_users.admin = true\nheartbeat = 15\nframe_max = 65536\nchannel_max = 100\n\
+            max_message_size = 1048576\nvm_memory_high_watermark.absolute = 2GB\n\
+            disk_free_limit.absolute = 1GiB\nconsumer_timeout = 900000\n\
+            management.tcp.port = 15999\nprometheus.tcp.port = 15998\n\
+            management.load_definitions = /etc/rabbitmq/definitions.json\n\
+            log.console = true\nlog.console.level = warning\n\
+            ssl_options.certfile = /c.pem\nssl_options.keyfile = /k.pem\n\
+            ssl_options.cacertfile = /ca.pem\nssl_options.verify = verify_peer\n\
+            ssl_options.fail_if_no_peer_cert = true\nhandshake_timeout = 10001\n";
+        let t = translate(&parse(text, "r.conf").unwrap(), &guest()).unwrap();
+        let get = |k: &str| {
+            t.values
+                .get(k)
+                .unwrap_or_else(|| panic!("{k} missing"))
+                .to_string()
+        };
+        assert_eq!(get("amqp.port"), "5679");
+        assert_eq!(get("amqp.bind"), "127.0.0.1");
+        assert_eq!(get("tls.port"), "5670");
+        assert_eq!(get("auth.default_user"), "app");
+        assert_eq!(get("auth.default_pass"), "s3cret");
+        assert_eq!(get("auth.default_vhost"), "orders");
+        let perms = t.values["auth.default_permissions"]
+            .clone()
+            .into_array()
+            .unwrap();
+        let perms: Vec<String> = perms.into_iter().map(|v| v.to_string()).collect();
+        assert_eq!(perms, ["^app-.*", ".*", ".*"]);
+        let lb = t.values["auth.loopback_users"]
+            .clone()
+            .into_array()
+            .unwrap();
+        assert_eq!(
+            lb.into_iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            ["admin"]
+        );
+        assert_eq!(get("amqp.heartbeat"), "15");
+        assert_eq!(get("amqp.frame_max"), "65536");
+        assert_eq!(get("amqp.channel_max"), "100");
+        assert_eq!(get("amqp.max_message_size"), "1048576");
+        assert_eq!(
+            get("resources.memory_high_watermark_absolute"),
+            "2000000000"
+        );
+        assert_eq!(get("resources.disk_free_limit"), "1073741824");
+        assert_eq!(get("amqp.consumer_timeout"), "900000");
+        assert_eq!(get("management.port"), "15999");
+        assert_eq!(get("prometheus.port"), "15998");
+        assert_eq!(
+            get("auth.load_definitions"),
+            "/etc/rabbitmq/definitions.json"
+        );
+        assert_eq!(get("logging.console"), "true");
+        assert_eq!(get("logging.level"), "warn");
+        assert_eq!(get("tls.certfile"), "/c.pem");
+        assert_eq!(get("tls.verify"), "verify_peer");
+        assert_eq!(get("tls.fail_if_no_peer_cert"), "true");
+        assert_eq!(get("amqp.handshake_timeout"), "11");
+        assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+    }
+
+    #[test]
+    fn unknown_keys_are_warned_about_and_bad_values_are_errors() {
+        let s = parse("queue_master_locator = min-masters\nlisteners.tcp.other = 5680\nloopback_users = none\n", "r.conf").unwrap();
+        let t = translate(&s, &guest()).unwrap();
+        assert_eq!(
+            t.warnings,
+            [
+                "r.conf:1: unknown or unsupported setting queue_master_locator; ignored",
+                "r.conf:2: listeners.tcp.other: warren has one AMQP and one AMQPS listener (listeners.tcp.default, listeners.ssl.default); ignored",
+            ]
+        );
+        assert!(t.values["auth.loopback_users"]
+            .clone()
+            .into_array()
+            .unwrap()
+            .is_empty());
+        let s = parse("\nheartbeat = often\n", "r.conf").unwrap();
+        assert_eq!(
+            translate(&s, &guest()).unwrap_err().to_string(),
+            "r.conf:2: heartbeat: expected seconds, got \"often\""
+        );
+        let s = parse("vm_memory_high_watermark.relative = 1.5\n", "r.conf").unwrap();
+        assert!(translate(&s, &guest()).is_err());
+    }
+
+    #[test]
+    fn memory_units_as_rabbitmq_reads_them() {
+        assert_eq!(bytes("1024"), Some(1024));
+        assert_eq!(bytes("50MB"), Some(50_000_000));
+        assert_eq!(bytes("2GB"), Some(2_000_000_000));
+        assert_eq!(bytes("512MiB"), Some(512 << 20));
+        assert_eq!(bytes("1G"), Some(1 << 30));
+        assert_eq!(bytes("1 GB"), Some(1_000_000_000));
+        assert_eq!(bytes("lots"), None);
+        assert_eq!(bytes("3XB"), None);
+    }
+
+    #[test]
+    fn files_are_found_as_rabbitmq_finds_them() {
+        let dir = std::env::temp_dir().join(format!("warren-rconf-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+        std::fs::write(dir.join("rabbitmq.conf"), "heartbeat = 1\n").unwrap();
+        std::fs::write(dir.join("conf.d/20-b.conf"), "heartbeat = 3\n").unwrap();
+        std::fs::write(dir.join("conf.d/10-a.conf"), "heartbeat = 2\n").unwrap();
+        std::fs::write(dir.join("conf.d/notes.txt"), "x").unwrap();
+        let base = dir.join("rabbitmq").display().to_string();
+        let extra = dir.join("conf.d").display().to_string();
+        let env = |k: &str| match k {
+            "RABBITMQ_CONFIG_FILE" => Some(base.clone()),
+            "RABBITMQ_CONFIG_FILES" => Some(format!("{extra}/*.conf")),
+            _ => None,
+        };
+        let files = locate(&env);
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["rabbitmq.conf", "10-a.conf", "20-b.conf"]);
+        let t = load(&files, &guest()).unwrap();
+        assert_eq!(t.values["amqp.heartbeat"].to_string(), "3");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
