@@ -207,6 +207,8 @@ pub struct AuthConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub amqp_port: Option<u16>,
+    /// The interface of the listeners (`RABBITMQ_NODE_IP_ADDRESS`).
+    pub amqp_bind: Option<IpAddr>,
     pub data_dir: Option<PathBuf>,
     pub mgmt_port: Option<u16>,
     pub metrics_port: Option<u16>,
@@ -259,6 +261,13 @@ impl Overrides {
         let loopback = Config::defaults().auth.loopback_users;
         self.rabbitmq_conf = crate::rabbitmq_conf::load(&files, &loopback)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(ip) = set(get("RABBITMQ_NODE_IP_ADDRESS")) {
+            self.amqp_bind = Some(ip.trim().parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "RABBITMQ_NODE_IP_ADDRESS must be an IP address, got {ip:?}"
+                ))
+            })?);
+        }
         if self.amqp_port.is_none() {
             if let Some(p) = set(get("RABBITMQ_NODE_PORT")) {
                 let port = p.trim().parse().map_err(|_| {
@@ -310,6 +319,9 @@ impl Config {
                 .try_parsing(true)
                 .source(env),
         );
+        if let Some(ip) = overrides.amqp_bind {
+            builder = builder.set_override("amqp.bind", ip.to_string())?;
+        }
         if let Some(port) = overrides.amqp_port {
             builder = builder.set_override("amqp.port", port as i64)?;
         }
@@ -445,6 +457,9 @@ mod tests {
                 "RABBITMQ_DEFAULT_PASS" => Some("s3cret"),
                 "RABBITMQ_DEFAULT_VHOST" => Some("orders"),
                 "RABBITMQ_NODE_PORT" => Some("5999"),
+                "RABBITMQ_NODE_IP_ADDRESS" => Some("127.0.0.1"),
+                "RABBITMQ_CONFIG_FILE" => Some("/nonexistent/rabbitmq.conf"),
+                "RABBITMQ_CONFIG_FILES" => Some("/nonexistent/conf.d"),
                 _ => None,
             }
             .map(String::from)
@@ -457,6 +472,7 @@ mod tests {
         );
         assert_eq!(c.auth.default_vhost, "orders");
         assert_eq!(c.amqp.port, 5999);
+        assert_eq!(c.amqp.bind, IpAddr::from([127, 0, 0, 1]));
         // The command line wins over the environment; empty variables are ignored.
         let cli = Overrides {
             amqp_port: Some(1234),
