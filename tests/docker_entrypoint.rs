@@ -232,3 +232,34 @@ fn the_dockerfile_has_rabbitmqs_image_contract() {
         0
     );
 }
+
+#[test]
+fn flags_go_to_the_server_and_other_commands_run_as_given() {
+    let dir = std::env::temp_dir().join(unique("warren-image-cmd"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = tools(&dir);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("bash")
+            .arg(repo().join("docker/docker-entrypoint.sh"))
+            .args(args)
+            .env("PATH", &path)
+            .env("HOME", &dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // `docker run IMAGE --version` is `rabbitmq-server --version`.
+    assert_eq!(
+        run(&["--version"]),
+        format!("warren {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // `docker run IMAGE echo hi` runs the command itself.
+    assert_eq!(run(&["echo", "hi"]), "hi\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
