@@ -276,3 +276,99 @@ async fn confirmed_messages_survive_kill_9() {
     let status = within(15, child.wait()).await.unwrap();
     assert!(status.success(), "SIGTERM exit: {status:?}");
 }
+
+/// A durable exchange, queue and binding exist once their `-ok` has arrived: killed right
+/// after, warren has them on restart (RabbitMQ's Mnesia write survives `kill -9` too), and
+/// so does an unbinding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declarations_survive_kill_9_right_after_their_ok() {
+    let dir = TempDir::new();
+    let (mut child, url) = start(&dir.path).await;
+    let none = FieldTable::default;
+    let ch = channel(&url).await;
+    let durable_x = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    let durable_q = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.exchange_declare(
+        "orders".into(),
+        lapin::ExchangeKind::Topic,
+        durable_x,
+        none(),
+    )
+    .await
+    .unwrap();
+    ch.queue_declare("stock".into(), durable_q, none())
+        .await
+        .unwrap();
+    let bind = |rk: &'static str| {
+        ch.queue_bind(
+            "stock".into(),
+            "orders".into(),
+            rk.into(),
+            QueueBindOptions::default(),
+            none(),
+        )
+    };
+    bind("order.#").await.unwrap();
+    child.kill().await.expect("SIGKILL");
+
+    let (mut child, url) = start(&dir.path).await;
+    let ch = channel(&url).await;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare("stock".into(), passive, none())
+        .await
+        .expect("the queue is there");
+    assert!(routed(&ch).await, "the exchange and the binding are there");
+    ch.queue_unbind("stock".into(), "orders".into(), "order.#".into(), none())
+        .await
+        .unwrap();
+    child.kill().await.expect("SIGKILL");
+
+    let (_child, url) = start(&dir.path).await;
+    let ch = channel(&url).await;
+    assert!(!routed(&ch).await, "the unbinding holds");
+}
+
+async fn channel(url: &str) -> lapin::Channel {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    std::mem::forget(conn); // the connection lives as long as the test's broker
+    ch
+}
+
+/// Whether a mandatory message to `orders` with key `order.paid` is routed (not returned).
+async fn routed(ch: &lapin::Channel) -> bool {
+    let mandatory = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirm = ch
+        .basic_publish(
+            "orders".into(),
+            "order.paid".into(),
+            mandatory,
+            b"x",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    match confirm {
+        lapin::Confirmation::Ack(returned) => returned.is_none(),
+        other => panic!("{other:?}"),
+    }
+}
