@@ -152,7 +152,7 @@ fn authenticate_user(ctx: &Ctx) -> Done {
     let mut o = Outcome::default();
     o.banner(&ctx.args, format!("Authenticating user \"{user}\" ..."));
     let r = ctx.request("POST", "/api/cli/authenticate", Some(&json!({"user": user, "password": password})))?;
-    if r.ok() {
+    if r.body["authenticated"] == json!(true) {
         o.line("Success");
         return Ok(o);
     }

@@ -195,10 +195,14 @@ pub fn table(o: &mut Outcome, args: &Args, columns: &[String], rows: &[Vec<Value
     if args.json() {
         o.line("[");
         for (i, row) in rows.iter().enumerate() {
-            let obj: serde_json::Map<String, Value> =
-                columns.iter().cloned().zip(row.iter().cloned()).collect();
+            // In column order (a serde_json map would sort the keys).
+            let fields: Vec<String> = columns
+                .iter()
+                .zip(row)
+                .map(|(c, v)| format!("{}:{v}", Value::String(c.clone())))
+                .collect();
             let sep = if i == 0 { "" } else { "," };
-            o.line(format!("{sep}{}", Value::Object(obj)));
+            o.line(format!("{sep}{{{}}}", fields.join(",")));
         }
         o.line("]");
         return;

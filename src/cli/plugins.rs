@@ -96,7 +96,7 @@ fn list(ctx: &Ctx) -> Result<Outcome, Box<Outcome>> {
     o.line(" Configured: E = explicitly enabled; e = implicitly enabled");
     o.line(format!(" | Status: * = running on {node}"));
     o.line(" |/");
-    let width = PLUGINS.iter().map(|(p, _)| p.len()).max().unwrap_or(0) + 1;
+    let width = PLUGINS.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
     for (p, mark) in shown {
         o.line(format!("{mark} {p:width$} {}", crate::mgmt::VERSION));
     }

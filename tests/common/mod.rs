@@ -84,6 +84,16 @@ impl TestBroker {
         self.handle.as_ref().and_then(|h| h.mgmt_addr())
     }
 
+    /// Where the in-process broker's control listener (of the CLI tools) listens.
+    pub fn cli_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(|h| h.cli_addr())
+    }
+
+    /// The configuration the in-process broker runs with.
+    pub fn config(&self) -> Option<&warren::config::Config> {
+        self.config.as_ref()
+    }
+
     /// Where the in-process broker's Prometheus endpoint listens.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.handle.as_ref().and_then(|h| h.metrics_addr())
