@@ -45,7 +45,11 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let program = argv
         .first()
-        .map(|a| Path::new(a).file_name().map_or(a.clone(), |f| f.to_string_lossy().into()))
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .map_or(a.clone(), |f| f.to_string_lossy().into())
+        })
         .unwrap_or_default();
     if let Some(tool) = Tool::from_program(&program) {
         return exit(warren::cli::main(tool, &argv[1..]));

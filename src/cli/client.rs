@@ -60,7 +60,10 @@ impl Node {
             Some(n) => format!("{n}@{default_host}"),
             None => default.clone(),
         };
-        let host = name.split_once('@').map_or("localhost", |(_, h)| h).to_string();
+        let host = name
+            .split_once('@')
+            .map_or("localhost", |(_, h)| h)
+            .to_string();
         let config = Overrides::default()
             .with_rabbitmq_env(&env)
             .and_then(|o| Config::load(None, &o))

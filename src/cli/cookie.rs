@@ -107,7 +107,10 @@ mod tests {
         let mut cfg = Config::for_test("/data");
         cfg.cli.cookie_file = None;
         assert_eq!(path(&cfg, None), Path::new("/data/.erlang.cookie"));
-        assert_eq!(path(&cfg, Some("/home/r")), Path::new("/home/r/.erlang.cookie"));
+        assert_eq!(
+            path(&cfg, Some("/home/r")),
+            Path::new("/home/r/.erlang.cookie")
+        );
         cfg.cli.cookie_file = Some("/etc/cookie".into());
         assert_eq!(path(&cfg, Some("/home/r")), Path::new("/etc/cookie"));
         assert!(same(b"ABC", b"ABC") && !same(b"ABC", b"ABD") && !same(b"AB", b"ABC"));

@@ -2,7 +2,9 @@
 //! (in [`super::list`]).
 
 use super::client::seg;
-use super::output::{self, name_list, Outcome, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
+use super::output::{
+    self, name_list, Outcome, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE,
+};
 use super::{settle, Ctx};
 use serde_json::{json, Value};
 
@@ -72,7 +74,12 @@ fn await_startup(ctx: &Ctx) -> Done {
 }
 
 /// The user's record, or exit 67 with `missing` (the text differs between commands).
-fn existing_user(ctx: &Ctx, o: &Outcome, user: &str, missing: String) -> Result<Value, Box<Outcome>> {
+fn existing_user(
+    ctx: &Ctx,
+    o: &Outcome,
+    user: &str,
+    missing: String,
+) -> Result<Value, Box<Outcome>> {
     let r = ctx.request("GET", &format!("/api/users/{}", seg(user)), None)?;
     if r.status == 404 {
         return Err(Box::new(take(o).fail(EX_NOUSER, missing)));
@@ -111,7 +118,11 @@ fn add_user(ctx: &Ctx) -> Done {
     if ctx.request("GET", &path, None)?.ok() {
         return Ok(o.fail(EX_SOFTWARE, format!("User \"{user}\" already exists")));
     }
-    let r = ctx.request("PUT", &path, Some(&json!({"password": password, "tags": []})))?;
+    let r = ctx.request(
+        "PUT",
+        &path,
+        Some(&json!({"password": password, "tags": []})),
+    )?;
     if !r.ok() {
         return Ok(o.fail(EX_SOFTWARE, super::reason(&r)));
     }
@@ -138,11 +149,19 @@ fn change_password(ctx: &Ctx) -> Done {
     let (user, password) = (&ctx.args.positional[0], &ctx.args.positional[1]);
     ctx.connect()?;
     let mut o = Outcome::default();
-    o.banner(&ctx.args, format!("Changing password for user \"{user}\" ..."));
+    o.banner(
+        &ctx.args,
+        format!("Changing password for user \"{user}\" ..."),
+    );
     let record = existing_user(ctx, &o, user, format!("User \"{user}\" does not exist"))?;
-    let body = json!({"password": password, "tags": record.get("tags").cloned().unwrap_or(json!([]))});
+    let body =
+        json!({"password": password, "tags": record.get("tags").cloned().unwrap_or(json!([]))});
     let r = ctx.request("PUT", &format!("/api/users/{}", seg(user)), Some(&body))?;
-    Ok(if r.ok() { o } else { o.fail(EX_SOFTWARE, super::reason(&r)) })
+    Ok(if r.ok() {
+        o
+    } else {
+        o.fail(EX_SOFTWARE, super::reason(&r))
+    })
 }
 
 fn authenticate_user(ctx: &Ctx) -> Done {
@@ -151,14 +170,20 @@ fn authenticate_user(ctx: &Ctx) -> Done {
     ctx.connect()?;
     let mut o = Outcome::default();
     o.banner(&ctx.args, format!("Authenticating user \"{user}\" ..."));
-    let r = ctx.request("POST", "/api/cli/authenticate", Some(&json!({"user": user, "password": password})))?;
+    let r = ctx.request(
+        "POST",
+        "/api/cli/authenticate",
+        Some(&json!({"user": user, "password": password})),
+    )?;
     if r.body["authenticated"] == json!(true) {
         o.line("Success");
         return Ok(o);
     }
     Ok(o.fail(
         EX_DATAERR,
-        format!("Error: failed to authenticate user \"{user}\"\nuser '{user}' - invalid credentials"),
+        format!(
+            "Error: failed to authenticate user \"{user}\"\nuser '{user}' - invalid credentials"
+        ),
     ))
 }
 
@@ -168,16 +193,42 @@ fn set_user_tags(ctx: &Ctx) -> Done {
     let tags = &ctx.args.positional[1..];
     ctx.connect()?;
     let mut o = Outcome::default();
-    o.banner(&ctx.args, format!("Setting tags for user \"{user}\" to {} ...", name_list(&json!(tags))));
+    o.banner(
+        &ctx.args,
+        format!(
+            "Setting tags for user \"{user}\" to {} ...",
+            name_list(&json!(tags))
+        ),
+    );
     existing_user(ctx, &o, user, format!("User \"{user}\" does not exist"))?;
-    let r = ctx.request("PUT", &format!("/api/users/{}", seg(user)), Some(&json!({"tags": tags})))?;
-    Ok(if r.ok() { o } else { o.fail(EX_SOFTWARE, super::reason(&r)) })
+    let r = ctx.request(
+        "PUT",
+        &format!("/api/users/{}", seg(user)),
+        Some(&json!({"tags": tags})),
+    )?;
+    Ok(if r.ok() {
+        o
+    } else {
+        o.fail(EX_SOFTWARE, super::reason(&r))
+    })
 }
 
 /// The vhost must exist (exit 69, as RabbitMQ) and the user too (67).
-fn check_user_and_vhost(ctx: &Ctx, o: &Outcome, user: &str, vhost: &str) -> Result<(), Box<Outcome>> {
-    if ctx.request("GET", &format!("/api/vhosts/{}", seg(vhost)), None)?.status == 404 {
-        return Err(Box::new(take(o).fail(EX_UNAVAILABLE, format!("Virtual host {vhost} does not exist"))));
+fn check_user_and_vhost(
+    ctx: &Ctx,
+    o: &Outcome,
+    user: &str,
+    vhost: &str,
+) -> Result<(), Box<Outcome>> {
+    if ctx
+        .request("GET", &format!("/api/vhosts/{}", seg(vhost)), None)?
+        .status
+        == 404
+    {
+        return Err(Box::new(take(o).fail(
+            EX_UNAVAILABLE,
+            format!("Virtual host {vhost} does not exist"),
+        )));
     }
     existing_user(ctx, o, user, format!("User {user} does not exist"))?;
     Ok(())
@@ -190,11 +241,25 @@ fn set_permissions(ctx: &Ctx) -> Done {
     let vhost = ctx.args.vhost();
     ctx.connect()?;
     let mut o = Outcome::default();
-    o.banner(&ctx.args, format!("Setting permissions for user \"{}\" in vhost \"{vhost}\" ...", p[0]));
+    o.banner(
+        &ctx.args,
+        format!(
+            "Setting permissions for user \"{}\" in vhost \"{vhost}\" ...",
+            p[0]
+        ),
+    );
     check_user_and_vhost(ctx, &o, &p[0], vhost)?;
     let body = json!({"configure": p[1], "write": p[2], "read": p[3]});
-    let r = ctx.request("PUT", &format!("/api/permissions/{}/{}", seg(vhost), seg(&p[0])), Some(&body))?;
-    Ok(if r.ok() { o } else { o.fail(EX_SOFTWARE, super::reason(&r)) })
+    let r = ctx.request(
+        "PUT",
+        &format!("/api/permissions/{}/{}", seg(vhost), seg(&p[0])),
+        Some(&body),
+    )?;
+    Ok(if r.ok() {
+        o
+    } else {
+        o.fail(EX_SOFTWARE, super::reason(&r))
+    })
 }
 
 fn clear_permissions(ctx: &Ctx) -> Done {
@@ -203,11 +268,22 @@ fn clear_permissions(ctx: &Ctx) -> Done {
     let vhost = ctx.args.vhost();
     ctx.connect()?;
     let mut o = Outcome::default();
-    o.banner(&ctx.args, format!("Clearing permissions for user \"{user}\" in vhost \"{vhost}\" ..."));
+    o.banner(
+        &ctx.args,
+        format!("Clearing permissions for user \"{user}\" in vhost \"{vhost}\" ..."),
+    );
     check_user_and_vhost(ctx, &o, user, vhost)?;
-    let r = ctx.request("DELETE", &format!("/api/permissions/{}/{}", seg(vhost), seg(user)), None)?;
+    let r = ctx.request(
+        "DELETE",
+        &format!("/api/permissions/{}/{}", seg(vhost), seg(user)),
+        None,
+    )?;
     // Clearing permissions that were never set is not an error.
-    Ok(if r.ok() || r.status == 404 { o } else { o.fail(EX_SOFTWARE, super::reason(&r)) })
+    Ok(if r.ok() || r.status == 404 {
+        o
+    } else {
+        o.fail(EX_SOFTWARE, super::reason(&r))
+    })
 }
 
 fn add_vhost(ctx: &Ctx) -> Done {
@@ -217,8 +293,16 @@ fn add_vhost(ctx: &Ctx) -> Done {
     ctx.connect()?;
     let mut o = Outcome::default();
     o.banner(&ctx.args, format!("Adding vhost \"{vhost}\" ..."));
-    let r = ctx.request("PUT", &format!("/api/vhosts/{}", seg(vhost)), Some(&json!({})))?;
-    Ok(if r.ok() { o } else { o.fail(EX_SOFTWARE, super::reason(&r)) })
+    let r = ctx.request(
+        "PUT",
+        &format!("/api/vhosts/{}", seg(vhost)),
+        Some(&json!({})),
+    )?;
+    Ok(if r.ok() {
+        o
+    } else {
+        o.fail(EX_SOFTWARE, super::reason(&r))
+    })
 }
 
 fn delete_vhost(ctx: &Ctx) -> Done {
@@ -241,8 +325,15 @@ fn purge_queue(ctx: &Ctx) -> Done {
     let vhost = ctx.args.vhost();
     ctx.connect()?;
     let mut o = Outcome::default();
-    o.banner(&ctx.args, format!("Purging queue '{queue}' in vhost '{vhost}' ..."));
-    let r = ctx.request("DELETE", &format!("/api/queues/{}/{}/contents", seg(vhost), seg(queue)), None)?;
+    o.banner(
+        &ctx.args,
+        format!("Purging queue '{queue}' in vhost '{vhost}' ..."),
+    );
+    let r = ctx.request(
+        "DELETE",
+        &format!("/api/queues/{}/{}/contents", seg(vhost), seg(queue)),
+        None,
+    )?;
     Ok(match r.status {
         404 => o.fail(EX_UNAVAILABLE, "not_found"),
         _ if r.ok() => o,
@@ -264,16 +355,29 @@ fn delete_queue(ctx: &Ctx) -> Done {
         (false, true) => " if queue is unused",
         (false, false) => "",
     };
-    o.banner(&ctx.args, format!("Deleting queue '{queue}' on vhost '{vhost}'{condition} ..."));
+    o.banner(
+        &ctx.args,
+        format!("Deleting queue '{queue}' on vhost '{vhost}'{condition} ..."),
+    );
     let path = format!("/api/queues/{}/{}", seg(vhost), seg(queue));
     let info = ctx.request("GET", &path, None)?;
     if info.status == 404 {
         return Ok(o.fail(EX_USAGE, "Queue not found"));
     }
-    let ready = info.body.get("messages_ready").and_then(Value::as_u64).unwrap_or(0);
-    let r = ctx.request("DELETE", &format!("{path}?if-empty={empty}&if-unused={unused}"), None)?;
+    let ready = info
+        .body
+        .get("messages_ready")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let r = ctx.request(
+        "DELETE",
+        &format!("{path}?if-empty={empty}&if-unused={unused}"),
+        None,
+    )?;
     if r.ok() {
-        o.line(format!("Queue was successfully deleted with {ready} ready messages"));
+        o.line(format!(
+            "Queue was successfully deleted with {ready} ready messages"
+        ));
         return Ok(o);
     }
     let reason = super::reason(&r);
@@ -289,11 +393,24 @@ fn node_health_check(ctx: &Ctx) -> Done {
     ctx.arity(0, 0, "node_health_check [--timeout <timeout>]")?;
     let mut o = Outcome::default();
     o.banner(&ctx.args, "This command is DEPRECATED and will be removed in a future version.\nIt performs intrusive, opinionated health checks and requires a fully booted node.\nUse one of the options covered in https://www.rabbitmq.com/monitoring.html#health-checks instead.");
-    o.banner(&ctx.args, format!("Timeout: {} seconds ...", ctx.args.timeout.unwrap_or(70)));
-    o.banner(&ctx.args, format!("Checking health of node {} ...", ctx.node.name));
+    o.banner(
+        &ctx.args,
+        format!("Timeout: {} seconds ...", ctx.args.timeout.unwrap_or(70)),
+    );
+    o.banner(
+        &ctx.args,
+        format!("Checking health of node {} ...", ctx.node.name),
+    );
     let status = ctx.connect()?;
-    if let Some(alarm) = status["alarms"].as_array().and_then(|a| a.first()).and_then(Value::as_str) {
-        return Ok(o.fail(EX_UNAVAILABLE, format!("Error: health check failed. Message: resource alarm(s) in effect: [{alarm}]")));
+    if let Some(alarm) = status["alarms"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+    {
+        return Ok(o.fail(
+            EX_UNAVAILABLE,
+            format!("Error: health check failed. Message: resource alarm(s) in effect: [{alarm}]"),
+        ));
     }
     o.line("Health check passed");
     Ok(o)
@@ -301,7 +418,11 @@ fn node_health_check(ctx: &Ctx) -> Done {
 
 /// `stop` and `shutdown`: ask the node to stop; `shutdown` waits until it has.
 fn stop(ctx: &Ctx, command: &str) -> Done {
-    let usage = if command == "stop" { "stop [--idempotent] [<pidfile>]" } else { "shutdown [--wait] [--timeout <timeout>]" };
+    let usage = if command == "stop" {
+        "stop [--idempotent] [<pidfile>]"
+    } else {
+        "shutdown [--wait] [--timeout <timeout>]"
+    };
     ctx.arity(0, usize::from(command == "stop"), usage)?;
     let status = match ctx.node.connect() {
         Ok(s) => s,
@@ -314,7 +435,10 @@ fn stop(ctx: &Ctx, command: &str) -> Done {
     if command == "stop" {
         o.banner(&ctx.args, format!("Stopping and halting node {node} ..."));
     } else {
-        o.banner(&ctx.args, format!("Shutting down RabbitMQ node {node} running at PID {pid}"));
+        o.banner(
+            &ctx.args,
+            format!("Shutting down RabbitMQ node {node} running at PID {pid}"),
+        );
     }
     ctx.request("POST", "/api/cli/stop", None)?;
     if command == "shutdown" {
@@ -326,7 +450,10 @@ fn stop(ctx: &Ctx, command: &str) -> Done {
             }
             std::thread::sleep(std::time::Duration::from_millis(50)); // poll interval
         }
-        o.banner(&ctx.args, format!("RabbitMQ node {node} running at PID {pid} has stopped"));
+        o.banner(
+            &ctx.args,
+            format!("RabbitMQ node {node} running at PID {pid} has stopped"),
+        );
     }
     Ok(o)
 }

@@ -59,7 +59,10 @@ pub(super) fn ping(ctx: &Ctx) -> Done {
             o.line("Ping succeeded");
             o
         }
-        Err(_) => o.fail(EX_UNAVAILABLE, format!("Failed to connect and authenticate to {node} in {ms} ms")),
+        Err(_) => o.fail(
+            EX_UNAVAILABLE,
+            format!("Failed to connect and authenticate to {node} in {ms} ms"),
+        ),
     })
 }
 
@@ -101,7 +104,11 @@ fn sorted_ports(status: &Value) -> Vec<u64> {
 }
 
 fn joined<T: ToString>(items: &[T]) -> String {
-    items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The commands without arguments.
@@ -110,8 +117,12 @@ fn simple(ctx: &Ctx, command: &str) -> Done {
     let node = ctx.node.name.clone();
     let banner = match command {
         "check_running" => format!("Checking if RabbitMQ is running on node {node} ..."),
-        "check_port_connectivity" => format!("Testing TCP connections to all active listeners on node {node} ..."),
-        "check_local_alarms" | "check_alarms" => format!("Asking node {node} to report any local resource alarms ..."),
+        "check_port_connectivity" => {
+            format!("Testing TCP connections to all active listeners on node {node} ...")
+        }
+        "check_local_alarms" | "check_alarms" => {
+            format!("Asking node {node} to report any local resource alarms ...")
+        }
         "check_virtual_hosts" => format!("Checking if all vhosts are running on node {node} ..."),
         "listeners" => format!("Asking node {node} to report its protocol listeners ..."),
         "alarms" => format!("Asking node {node} to report any known resource alarms ..."),
@@ -175,10 +186,15 @@ fn simple(ctx: &Ctx, command: &str) -> Done {
 }
 
 fn check_protocol_listener(ctx: &Ctx) -> Done {
-    ctx.arity(1, 1, "check_protocol_listener <protocol> [--timeout <timeout>]")?;
+    ctx.arity(
+        1,
+        1,
+        "check_protocol_listener <protocol> [--timeout <timeout>]",
+    )?;
     let node = &ctx.node.name;
     let proto = &ctx.args.positional[0];
-    let banner = format!("Asking node {node} if there's an active listener for protocol {proto} ...");
+    let banner =
+        format!("Asking node {node} if there's an active listener for protocol {proto} ...");
     let (mut o, status) = connect_after(ctx, banner)?;
     let mut protocols: Vec<&str> = status["listeners"]
         .as_array()
@@ -188,7 +204,9 @@ fn check_protocol_listener(ctx: &Ctx) -> Done {
         .collect();
     protocols.sort_unstable();
     if protocols.contains(&proto.as_str()) {
-        o.line(format!("A listener for protocol {proto} is running on node {node}."));
+        o.line(format!(
+            "A listener for protocol {proto} is running on node {node}."
+        ));
         return Ok(o);
     }
     Ok(o.fail(
@@ -202,13 +220,17 @@ fn check_port_listener(ctx: &Ctx) -> Done {
     ctx.arity(1, 1, usage)?;
     let node = &ctx.node.name;
     let Ok(port) = ctx.args.positional[0].parse::<u64>() else {
-        return Err(Box::new(ctx.usage_error("port must be a positive integer", usage)));
+        return Err(Box::new(
+            ctx.usage_error("port must be a positive integer", usage),
+        ));
     };
     let banner = format!("Asking node {node} if there's an active listener on port {port} ...");
     let (mut o, status) = connect_after(ctx, banner)?;
     let ports = sorted_ports(&status);
     if ports.contains(&port) {
-        o.line(format!("A listener for port {port} is running on node {node}."));
+        o.line(format!(
+            "A listener for port {port} is running on node {node}."
+        ));
         return Ok(o);
     }
     Ok(o.fail_bare(
@@ -226,7 +248,13 @@ mod tests {
         let s = json!({"node": "rabbit@h", "alarms": ["memory", "disk"], "listeners": [
             {"interface": "[::]", "port": 25672, "protocol": "clustering", "purpose": "inter-node and CLI tool communication"},
             {"interface": "[::]", "port": 5672, "protocol": "amqp", "purpose": "AMQP 0-9-1 and AMQP 1.0"}]});
-        assert_eq!(alarm_lines(&s), ["Memory alarm on node rabbit@h", "Free disk space alarm on node rabbit@h"]);
+        assert_eq!(
+            alarm_lines(&s),
+            [
+                "Memory alarm on node rabbit@h",
+                "Free disk space alarm on node rabbit@h"
+            ]
+        );
         assert_eq!(sorted_ports(&s), [5672, 25672]);
         assert_eq!(
             listener_line(&s["listeners"][1]),

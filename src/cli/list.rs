@@ -20,14 +20,42 @@ struct Listing {
 }
 
 const QUEUE_ITEMS: &[&str] = &[
-    "arguments", "auto_delete", "consumer_capacity", "consumer_utilisation", "consumers",
-    "disk_reads", "disk_writes", "durable", "exclusive", "exclusive_consumer_pid",
-    "exclusive_consumer_tag", "head_message_timestamp", "leader", "members", "memory",
-    "message_bytes", "message_bytes_persistent", "message_bytes_ram", "message_bytes_ready",
-    "message_bytes_unacknowledged", "messages", "messages_persistent", "messages_ram",
-    "messages_ready", "messages_ready_ram", "messages_unacknowledged",
-    "messages_unacknowledged_ram", "name", "online", "owner_pid", "pid", "policy", "slave_pids",
-    "state", "synchronised_slave_pids", "type",
+    "arguments",
+    "auto_delete",
+    "consumer_capacity",
+    "consumer_utilisation",
+    "consumers",
+    "disk_reads",
+    "disk_writes",
+    "durable",
+    "exclusive",
+    "exclusive_consumer_pid",
+    "exclusive_consumer_tag",
+    "head_message_timestamp",
+    "leader",
+    "members",
+    "memory",
+    "message_bytes",
+    "message_bytes_persistent",
+    "message_bytes_ram",
+    "message_bytes_ready",
+    "message_bytes_unacknowledged",
+    "messages",
+    "messages_persistent",
+    "messages_ram",
+    "messages_ready",
+    "messages_ready_ram",
+    "messages_unacknowledged",
+    "messages_unacknowledged_ram",
+    "name",
+    "online",
+    "owner_pid",
+    "pid",
+    "policy",
+    "slave_pids",
+    "state",
+    "synchronised_slave_pids",
+    "type",
 ];
 
 const LISTINGS: &[Listing] = &[
@@ -120,9 +148,19 @@ fn list(ctx: &Ctx, l: &Listing) -> Result<Outcome, Box<Outcome>> {
         let given: Vec<String> = args
             .positional
             .iter()
-            .flat_map(|p| p.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>())
+            .flat_map(|p| {
+                p.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
             .collect();
-        let bad: Vec<&str> = given.iter().map(String::as_str).filter(|c| !l.items.contains(c)).collect();
+        let bad: Vec<&str> = given
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !l.items.contains(c))
+            .collect();
         if !bad.is_empty() {
             let reason = format!("Info key(s) {} are not supported", bad.join(","));
             return Err(Box::new(ctx.usage_error(&reason, l.usage)));
@@ -147,7 +185,10 @@ fn list(ctx: &Ctx, l: &Listing) -> Result<Outcome, Box<Outcome>> {
     let v = seg(vhost);
     let path = match l.command {
         "list_queues" => {
-            banner(&mut o, format!("Timeout: {}.0 seconds ...", args.timeout_secs()));
+            banner(
+                &mut o,
+                format!("Timeout: {}.0 seconds ...", args.timeout_secs()),
+            );
             banner(&mut o, format!("Listing queues for vhost {vhost} ..."));
             format!("/api/queues/{v}")
         }
@@ -180,11 +221,17 @@ fn list(ctx: &Ctx, l: &Listing) -> Result<Outcome, Box<Outcome>> {
             "/api/vhosts".into()
         }
         "list_permissions" => {
-            banner(&mut o, format!("Listing permissions for vhost \"{vhost}\" ..."));
+            banner(
+                &mut o,
+                format!("Listing permissions for vhost \"{vhost}\" ..."),
+            );
             format!("/api/vhosts/{v}/permissions")
         }
         _ => {
-            banner(&mut o, format!("Listing permissions for user \"{user}\" ..."));
+            banner(
+                &mut o,
+                format!("Listing permissions for user \"{user}\" ..."),
+            );
             format!("/api/users/{}/permissions", seg(&user))
         }
     };
@@ -198,7 +245,12 @@ fn list(ctx: &Ctx, l: &Listing) -> Result<Outcome, Box<Outcome>> {
     };
     let rows: Vec<Vec<Value>> = rows
         .iter()
-        .map(|obj| columns.iter().map(|c| item(l.command, c, obj, &node, args)).collect())
+        .map(|obj| {
+            columns
+                .iter()
+                .map(|c| item(l.command, c, obj, &node, args))
+                .collect()
+        })
         .collect();
     output::table(&mut o, args, &columns, &rows);
     Ok(o)
@@ -207,7 +259,13 @@ fn list(ctx: &Ctx, l: &Listing) -> Result<Outcome, Box<Outcome>> {
 /// The value of info item `name` of one listed object.
 fn item(command: &str, name: &str, obj: &Value, node: &str, args: &Args) -> Value {
     let field = |k: &str| obj.get(k).cloned().unwrap_or(Value::Null);
-    let names = |v: Value| if args.json() { v } else { Value::String(name_list(&v)) };
+    let names = |v: Value| {
+        if args.json() {
+            v
+        } else {
+            Value::String(name_list(&v))
+        }
+    };
     let pid = |v: &Value| match v.as_str() {
         Some(n) => Value::String(format!("<{node}.{n}>")),
         None => Value::Null,

@@ -137,7 +137,12 @@ impl Ctx {
             .map_err(|e| Box::new(output::unreachable(&self.node, &e)))
     }
 
-    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, Box<Outcome>> {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, Box<Outcome>> {
         self.node
             .request(method, path, body)
             .map_err(|e| Box::new(output::unreachable(&self.node, &e)))
@@ -147,10 +152,9 @@ impl Ctx {
     fn get(&self, path: &str) -> Result<Value, Box<Outcome>> {
         let r = self.request("GET", path, None)?;
         if !r.ok() {
-            return Err(Box::new(Outcome::default().fail(
-                output::EX_SOFTWARE,
-                reason(&r),
-            )));
+            return Err(Box::new(
+                Outcome::default().fail(output::EX_SOFTWARE, reason(&r)),
+            ));
         }
         Ok(r.body)
     }

@@ -80,9 +80,19 @@ pub fn arity(
 ) -> Result<(), Box<Outcome>> {
     let n = args.positional.len();
     if n < min {
-        Err(Box::new(usage_error(tool, args, "not enough arguments.", usage)))
+        Err(Box::new(usage_error(
+            tool,
+            args,
+            "not enough arguments.",
+            usage,
+        )))
     } else if n > max {
-        Err(Box::new(usage_error(tool, args, "too many arguments.", usage)))
+        Err(Box::new(usage_error(
+            tool,
+            args,
+            "too many arguments.",
+            usage,
+        )))
     } else {
         Ok(())
     }
@@ -225,11 +235,17 @@ mod tests {
 
     #[test]
     fn cells_as_rabbitmq_prints_them() {
-        assert_eq!(cell(&json!({"x-message-ttl": 60000})), "[{\"x-message-ttl\",60000}]");
+        assert_eq!(
+            cell(&json!({"x-message-ttl": 60000})),
+            "[{\"x-message-ttl\",60000}]"
+        );
         assert_eq!(cell(&json!({})), "[]");
         assert_eq!(cell(&json!(true)), "true");
         assert_eq!(cell(&json!(null)), "");
-        assert_eq!(name_list(&json!(["administrator", "management"])), "[administrator, management]");
+        assert_eq!(
+            name_list(&json!(["administrator", "management"])),
+            "[administrator, management]"
+        );
         assert_eq!(name_list(&json!([])), "[]");
     }
 }

@@ -62,7 +62,9 @@ fn list(ctx: &Ctx) -> Result<Outcome, Box<Outcome>> {
     ctx.arity(0, 1, usage)?;
     let pattern = ctx.args.positional.first().map_or(".*", String::as_str);
     let Ok(re) = regex::Regex::new(pattern) else {
-        return Err(Box::new(ctx.usage_error(&format!("invalid pattern {pattern:?}"), usage)));
+        return Err(Box::new(
+            ctx.usage_error(&format!("invalid pattern {pattern:?}"), usage),
+        ));
     };
     let node = &ctx.node.name;
     let on = running(ctx);
@@ -92,7 +94,10 @@ fn list(ctx: &Ctx) -> Result<Outcome, Box<Outcome>> {
         }
         return Ok(o);
     }
-    o.banner(&ctx.args, format!("Listing plugins with pattern \"{pattern}\" ..."));
+    o.banner(
+        &ctx.args,
+        format!("Listing plugins with pattern \"{pattern}\" ..."),
+    );
     o.line(" Configured: E = explicitly enabled; e = implicitly enabled");
     o.line(format!(" | Status: * = running on {node}"));
     o.line(" |/");
@@ -104,19 +109,30 @@ fn list(ctx: &Ctx) -> Result<Outcome, Box<Outcome>> {
 }
 
 fn change(ctx: &Ctx, command: &str) -> Result<Outcome, Box<Outcome>> {
-    ctx.arity(0, usize::MAX, &format!("{command} <plugin1> [ <plugin2>] | --all [--offline] [--online]"))?;
+    ctx.arity(
+        0,
+        usize::MAX,
+        &format!("{command} <plugin1> [ <plugin2>] | --all [--offline] [--online]"),
+    )?;
     let node = &ctx.node.name;
     let mut names: Vec<String> = ctx.args.positional.clone();
     if ctx.args.flag("all") {
         names = PLUGINS.iter().map(|(p, _)| p.to_string()).collect();
     }
     if names.is_empty() {
-        return Err(Box::new(ctx.usage_error("not enough arguments.", &format!("{command} <plugin1> [ <plugin2>] | --all [--offline] [--online]"))));
+        return Err(Box::new(ctx.usage_error(
+            "not enough arguments.",
+            &format!("{command} <plugin1> [ <plugin2>] | --all [--offline] [--online]"),
+        )));
     }
     let offline = ctx.args.flag("offline");
     let on = if offline { None } else { Some(ctx.connect()?) };
     let mut o = Outcome::default();
-    let verb = if command == "enable" { "Enabling" } else { "Disabling" };
+    let verb = if command == "enable" {
+        "Enabling"
+    } else {
+        "Disabling"
+    };
     o.banner(&ctx.args, format!("{verb} plugins on node {node}:"));
     for n in &names {
         o.banner(&ctx.args, n);
@@ -128,10 +144,19 @@ fn change(ctx: &Ctx, command: &str) -> Result<Outcome, Box<Outcome>> {
         .collect();
     if !unknown.is_empty() {
         let list: Vec<String> = unknown.iter().map(|n| format!(":{n}")).collect();
-        return Ok(o.fail(EX_SOFTWARE, format!("{{:plugins_not_found, [{}]}}", list.join(", "))));
+        return Ok(o.fail(
+            EX_SOFTWARE,
+            format!("{{:plugins_not_found, [{}]}}", list.join(", ")),
+        ));
     }
     let configured: Vec<String> = match &on {
-        Some(s) => s["plugins"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect(),
+        Some(s) => s["plugins"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
         None => PLUGINS.iter().map(|(p, _)| p.to_string()).collect(),
     };
     o.banner(&ctx.args, "The following plugins have been configured:");
@@ -139,9 +164,15 @@ fn change(ctx: &Ctx, command: &str) -> Result<Outcome, Box<Outcome>> {
         o.banner(&ctx.args, format!("  {p}"));
     }
     if offline {
-        o.banner(&ctx.args, "Offline change; changes will take effect at broker restart.");
+        o.banner(
+            &ctx.args,
+            "Offline change; changes will take effect at broker restart.",
+        );
     } else {
-        o.banner(&ctx.args, format!("Applying plugin configuration to {node}..."));
+        o.banner(
+            &ctx.args,
+            format!("Applying plugin configuration to {node}..."),
+        );
         o.banner(&ctx.args, "Plugin configuration unchanged.");
     }
     Ok(o)

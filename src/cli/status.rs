@@ -39,10 +39,19 @@ pub(super) fn status(ctx: &Ctx, ctl: bool) -> Done {
     }
     section(&mut o, "Runtime");
     o.line(format!("OS PID: {}", s["pid"]));
-    o.line(format!("OS: {}", capitalised(s["os"].as_str().unwrap_or(""))));
+    o.line(format!(
+        "OS: {}",
+        capitalised(s["os"].as_str().unwrap_or(""))
+    ));
     o.line(format!("Uptime (seconds): {}", s["uptime"]));
-    o.line(format!("Is under maintenance?: {}", s["is_under_maintenance"]));
-    o.line(format!("RabbitMQ version: {}", s["rabbitmq_version"].as_str().unwrap_or("")));
+    o.line(format!(
+        "Is under maintenance?: {}",
+        s["is_under_maintenance"]
+    ));
+    o.line(format!(
+        "RabbitMQ version: {}",
+        s["rabbitmq_version"].as_str().unwrap_or("")
+    ));
     o.line(format!("Node name: {node}"));
     o.line(format!(
         "Product name: {}\nProduct version: {}",
@@ -58,7 +67,10 @@ pub(super) fn status(ctx: &Ctx, ctl: bool) -> Done {
     }
     o.line("");
     section(&mut o, "Data directory");
-    o.line(format!("Node data directory: {}", s["data_directory"].as_str().unwrap_or("")));
+    o.line(format!(
+        "Node data directory: {}",
+        s["data_directory"].as_str().unwrap_or("")
+    ));
     o.line("");
     section(&mut o, "Log file(s)");
     o.line(" * <stdout>");
@@ -73,23 +85,43 @@ pub(super) fn status(ctx: &Ctx, ctl: bool) -> Done {
     }
     o.line("");
     section(&mut o, "Memory");
-    o.line(format!("Total memory used: {} gb", gb(s["memory"]["total"].as_u64().unwrap_or(0))));
+    o.line(format!(
+        "Total memory used: {} gb",
+        gb(s["memory"]["total"].as_u64().unwrap_or(0))
+    ));
     o.line("Calculation strategy: rss");
     let limit = gb(s["vm_memory_high_watermark_limit"].as_u64().unwrap_or(0));
     let setting = &s["vm_memory_high_watermark_setting"];
     match setting.get("relative") {
-        Some(r) => o.line(format!("Memory high watermark setting: {r} of available memory, computed to: {limit} gb")),
-        None => o.line(format!("Memory high watermark setting: {} gb, computed to: {limit} gb", gb(setting["absolute"].as_u64().unwrap_or(0)))),
+        Some(r) => o.line(format!(
+            "Memory high watermark setting: {r} of available memory, computed to: {limit} gb"
+        )),
+        None => o.line(format!(
+            "Memory high watermark setting: {} gb, computed to: {limit} gb",
+            gb(setting["absolute"].as_u64().unwrap_or(0))
+        )),
     }
     o.line("");
     section(&mut o, "File Descriptors");
     let fd = &s["file_descriptors"];
-    o.line(format!("Total: {}, limit: {}", fd["total_used"], fd["total_limit"]));
-    o.line(format!("Sockets: {}, limit: {}", fd["sockets_used"], fd["sockets_limit"]));
+    o.line(format!(
+        "Total: {}, limit: {}",
+        fd["total_used"], fd["total_limit"]
+    ));
+    o.line(format!(
+        "Sockets: {}, limit: {}",
+        fd["sockets_used"], fd["sockets_limit"]
+    ));
     o.line("");
     section(&mut o, "Free Disk Space");
-    o.line(format!("Low free disk space watermark: {} gb", gb(s["disk_free_limit"].as_u64().unwrap_or(0))));
-    o.line(format!("Free disk space: {} gb", gb(s["disk_free"].as_u64().unwrap_or(0))));
+    o.line(format!(
+        "Low free disk space watermark: {} gb",
+        gb(s["disk_free_limit"].as_u64().unwrap_or(0))
+    ));
+    o.line(format!(
+        "Free disk space: {} gb",
+        gb(s["disk_free"].as_u64().unwrap_or(0))
+    ));
     o.line("");
     section(&mut o, "Totals");
     let t = &s["totals"];
@@ -183,7 +215,10 @@ pub(super) fn cluster_status(ctx: &Ctx) -> Done {
     o.line("");
     section(&mut o, "Listeners");
     for l in s["listeners"].as_array().into_iter().flatten() {
-        o.line(format!("Node: {node}, {}", listener_line(l).replacen("Interface", "interface", 1)));
+        o.line(format!(
+            "Node: {node}, {}",
+            listener_line(l).replacen("Interface", "interface", 1)
+        ));
     }
     Ok(o)
 }

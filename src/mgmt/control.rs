@@ -42,7 +42,11 @@ pub fn purpose(protocol: &str) -> &'static str {
 }
 
 /// The cookie check that replaces basic authentication on the control listener.
-pub(super) async fn authenticate(expected: &ControlCookie, mut req: Request, next: Next) -> Response {
+pub(super) async fn authenticate(
+    expected: &ControlCookie,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let given = req
         .headers()
         .get(COOKIE_HEADER)

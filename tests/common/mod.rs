@@ -5,6 +5,7 @@
 //! another broker instead (a real RabbitMQ, to check that the expectations are right).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod http;
 
 use lapin::{Connection, ConnectionProperties};
