@@ -103,7 +103,7 @@ pub fn run(tool: Tool, argv: &[String], env: impl Fn(&str) -> Option<String>) ->
             o.line(crate::mgmt::VERSION);
         } else {
             let usage = output::unknown_command(name, "", tool.commands());
-            o.out = usage.err.replacen("\nCommand '' not found. \n\n", "", 1);
+            o.out = usage.err.trim_start().to_string();
         }
         return o;
     }

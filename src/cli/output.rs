@@ -100,8 +100,14 @@ pub fn arity(
 
 /// An unknown command: RabbitMQ's text, then the commands this tool has; exit 64.
 pub fn unknown_command(tool: &str, name: &str, commands: &[(&str, &str)]) -> Outcome {
+    // Without a command at all, just the usage.
+    let missing = if name.is_empty() {
+        String::new()
+    } else {
+        format!("\nCommand '{name}' not found. \n")
+    };
     let mut err = format!(
-        "\nCommand '{name}' not found. \n\n\x1b[1mUsage\x1b[0m\n\n{tool} [--node <node>] \
+        "{missing}\n\x1b[1mUsage\x1b[0m\n\n{tool} [--node <node>] \
          [--timeout <timeout>] [--longnames] [--quiet] <command> [<command options>]\n\n\
          Available commands:\n\n"
     );

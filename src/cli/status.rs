@@ -180,6 +180,19 @@ pub(super) fn cluster_status(ctx: &Ctx) -> Done {
     let mut o = Outcome::default();
     let cluster = ctx.get("/api/cluster-name")?;
     let cluster = cluster["name"].as_str().unwrap_or(&node).to_string();
+    if ctx.args.json() {
+        let listeners = s["listeners"].clone();
+        let versions = json!({"rabbitmq_name": s["product_name"], "rabbitmq_version": s["rabbitmq_version"],
+                              "product_version": s["product_version"]});
+        o.line(
+            json!({"alarms": alarm_lines(&s), "cluster_name": cluster, "disk_nodes": [node],
+                   "feature_flags": [], "listeners": {node.clone(): listeners},
+                   "maintenance_status": {node.clone(): "not under maintenance"}, "partitions": {},
+                   "ram_nodes": [], "running_nodes": [node], "versions": {node.clone(): versions}})
+            .to_string(),
+        );
+        return Ok(o);
+    }
     o.banner(&ctx.args, format!("Cluster status of node {node} ..."));
     section(&mut o, "Basics");
     o.line(format!("Cluster name: {cluster}"));
