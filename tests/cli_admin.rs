@@ -230,6 +230,26 @@ async fn queues_listed_purged_and_deleted() {
         r.out,
         "source_name\tdestination_name\trouting_key\n\tbusy\tbusy\n\tttl\tttl\n"
     );
+    // Channels and consumers by their default columns; a pid is the node and the name.
+    let r = t.run("rabbitmqctl", &["-q", "list_channels"]).await;
+    let pid = format!("<{}.", t.node);
+    assert!(
+        r.out.starts_with(&format!(
+            "pid\tuser\tconsumer_count\tmessages_unacknowledged\n{pid}"
+        )),
+        "{}",
+        r.out
+    );
+    assert!(r.out.ends_with(">\tguest\t1\t0\n"), "{}", r.out);
+    let r = t.run("rabbitmqctl", &["-q", "list_consumers"]).await;
+    let header =
+        "queue_name\tchannel_pid\tconsumer_tag\tack_required\tprefetch_count\tactive\targuments\n";
+    assert!(
+        r.out.starts_with(&format!("{header}busy\t{pid}")),
+        "{}",
+        r.out
+    );
+    assert!(r.out.ends_with(">\tc1\ttrue\t0\ttrue\t[]\n"), "{}", r.out);
     let r = t
         .run("rabbitmqctl", &["-q", "list_connections", "user", "state"])
         .await;
