@@ -19,6 +19,9 @@ pub struct Config {
     pub management: ManagementConfig,
     pub prometheus: PrometheusConfig,
     pub logging: LogConfig,
+    /// The control listener of the command-line tools (absent from older files: defaults).
+    #[serde(default)]
+    pub cli: CliConfig,
 }
 
 /// Logging (RabbitMQ's `log.console` and `log.console.level`).
@@ -29,6 +32,41 @@ pub struct LogConfig {
     /// A tracing filter: `debug`, `info`, `warn`, `error`, `off`, or per-module directives.
     /// `WARREN_LOG` wins over it.
     pub level: String,
+}
+
+/// The listener `rabbitmqctl`, `rabbitmq-diagnostics` and `rabbitmq-plugins` talk to
+/// (RabbitMQ's "inter-node and CLI tool communication" port, 25672), authenticated with the
+/// Erlang cookie.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CliConfig {
+    /// Serve the control listener at all.
+    pub enabled: bool,
+    /// Port on `amqp.bind`; absent: `amqp.port + 20000`, as RabbitMQ's distribution port.
+    pub port: Option<u16>,
+    /// The cookie file; absent: `$HOME/.erlang.cookie`, else `<data_dir>/.erlang.cookie`.
+    pub cookie_file: Option<PathBuf>,
+}
+
+impl Default for CliConfig {
+    fn default() -> CliConfig {
+        CliConfig {
+            enabled: true,
+            port: None,
+            cookie_file: None,
+        }
+    }
+}
+
+impl Config {
+    /// The control listener's port: `cli.port`, else `amqp.port + 20000`; 0 (a free port) when
+    /// the AMQP port is 0 or the sum is not a port.
+    pub fn cli_port(&self) -> u16 {
+        self.cli.port.unwrap_or_else(|| match self.amqp.port {
+            0 => 0,
+            p => p.checked_add(20000).unwrap_or(0),
+        })
+    }
 }
 
 /// The Prometheus endpoint (RabbitMQ's `prometheus.tcp.port`).
@@ -216,6 +254,8 @@ pub struct Overrides {
     pub default_user: Option<String>,
     pub default_pass: Option<String>,
     pub default_vhost: Option<String>,
+    /// The control listener's port (`RABBITMQ_DIST_PORT`).
+    pub cli_port: Option<u16>,
     /// Settings read from RabbitMQ's `rabbitmq.conf` and `conf.d`, below the `--config` file.
     pub rabbitmq_conf: crate::rabbitmq_conf::Translated,
 }
@@ -278,6 +318,16 @@ impl Overrides {
                 self.amqp_port = Some(port);
             }
         }
+        if self.cli_port.is_none() {
+            if let Some(p) = set(get("RABBITMQ_DIST_PORT")) {
+                let port = p.trim().parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "RABBITMQ_DIST_PORT must be a port number, got {p:?}"
+                    ))
+                })?;
+                self.cli_port = Some(port);
+            }
+        }
         Ok(self)
     }
 }
@@ -331,6 +381,9 @@ impl Config {
         if let Some(port) = overrides.metrics_port {
             builder = builder.set_override("prometheus.port", port as i64)?;
         }
+        if let Some(port) = overrides.cli_port {
+            builder = builder.set_override("cli.port", port as i64)?;
+        }
         if let Some(dir) = &overrides.data_dir {
             builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
         }
@@ -362,6 +415,8 @@ impl Config {
         cfg.management.port = 0;
         cfg.prometheus.port = 0;
         cfg.storage.data_dir = data_dir.into();
+        cfg.cli.port = Some(0);
+        cfg.cli.cookie_file = Some(cfg.storage.data_dir.join(".erlang.cookie"));
         cfg
     }
 
@@ -553,5 +608,19 @@ mod tests {
         let c = Config::load(Some(&f), &Overrides::default()).unwrap();
         assert_eq!(c.amqp.timeout_action(), TimeoutAction::CancelConsumer);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_cli_port_follows_the_amqp_port_unless_set() {
+        let env = |k: &str| (k == "RABBITMQ_NODE_PORT").then(|| "5999".to_string());
+        let c = Config::load(None, &Overrides::default().with_rabbitmq_env(env).unwrap());
+        assert_eq!(c.unwrap().cli_port(), 25999);
+        let mut c = Config::defaults();
+        assert_eq!(c.cli_port(), 25672);
+        c.amqp.port = 50000;
+        assert_eq!(c.cli_port(), 0, "past 65535: a free port");
+        let env = |k: &str| (k == "RABBITMQ_DIST_PORT").then(|| "4000".to_string());
+        let c = Config::load(None, &Overrides::default().with_rabbitmq_env(env).unwrap());
+        assert_eq!(c.unwrap().cli_port(), 4000);
     }
 }

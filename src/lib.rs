@@ -20,7 +20,10 @@
 //!   RabbitMQ's JSON definitions; [`policy`]: policies, their validation and matching.
 //! - [`alarm`]: memory and disk alarms that block publishers.
 //! - [`tls`]: the AMQPS acceptor (rustls) and client-certificate names.
-//! - [`mgmt`]: the management HTTP API, its web page and the Prometheus endpoint (axum).
+//! - [`mgmt`]: the management HTTP API, its web page and the Prometheus endpoint (axum), and
+//!   the control listener of the command-line tools ([`mgmt::control`]).
+//! - [`cli`]: `rabbitmqctl`, `rabbitmq-diagnostics` and `rabbitmq-plugins`, in the same
+//!   binary (chosen by the name it is called with).
 //! - [`timer`]: the timer threads of queue expiry and delayed messages.
 //! - [`fd`]: the open-files limit.
 //!
@@ -39,6 +42,7 @@ pub mod admin;
 pub mod alarm;
 pub mod broker;
 pub mod channel;
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod connection;

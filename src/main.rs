@@ -1,9 +1,14 @@
 //! The `warren` binary: flags -> configuration -> logging -> server.
 
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use warren::cli::Tool;
 use warren::config::{Config, Overrides};
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
 
 /// mimalloc instead of glibc's malloc: a message is allocated on the thread that reads its
 /// publisher and freed on the thread that writes it to its consumer, and glibc's per-arena
@@ -34,7 +39,43 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A multi-call binary: called as rabbitmqctl, rabbitmq-diagnostics or rabbitmq-plugins
+    // (a symlink), or as `warren ctl|diagnostics|plugins ...`, it is that tool; called as
+    // rabbitmq-server or warren, the broker.
+    let argv: Vec<String> = std::env::args().collect();
+    let program = argv
+        .first()
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .map_or(a.clone(), |f| f.to_string_lossy().into())
+        })
+        .unwrap_or_default();
+    if let Some(tool) = Tool::from_program(&program) {
+        return exit(warren::cli::main(tool, &argv[1..]));
+    }
+    if let Some(tool) = argv.get(1).and_then(|a| Tool::from_subcommand(a)) {
+        return exit(warren::cli::main(tool, &argv[2..]));
+    }
+    let cli = if program == "rabbitmq-server" {
+        // RabbitMQ's rabbitmq-server takes flags warren does not have (-detached, erl
+        // arguments): warren's own are used, anything else is ignored with a warning.
+        match Cli::try_parse_from(&argv) {
+            Ok(cli) => cli,
+            Err(e)
+                if e.kind() == clap::error::ErrorKind::DisplayVersion
+                    || e.kind() == clap::error::ErrorKind::DisplayHelp =>
+            {
+                e.exit()
+            }
+            Err(_) => {
+                eprintln!("rabbitmq-server: ignoring arguments {:?}", &argv[1..]);
+                Cli::parse_from(argv.iter().take(1))
+            }
+        }
+    } else {
+        Cli::parse()
+    };
     let overrides = Overrides {
         amqp_port: cli.amqp_port,
         data_dir: cli.data_dir,

@@ -24,6 +24,10 @@ pub struct ServerHandle {
     mgmt: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// The Prometheus endpoint, when enabled.
     metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The control listener of the command-line tools, when enabled.
+    cli: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// Notified when a tool asks the node to stop (`rabbitmqctl stop`).
+    stop_request: crate::mgmt::control::StopRequest,
 }
 
 impl ServerHandle {
@@ -39,6 +43,16 @@ impl ServerHandle {
     /// Where the Prometheus endpoint listens, when enabled.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Where the control listener of the command-line tools listens, when enabled.
+    pub fn cli_addr(&self) -> Option<SocketAddr> {
+        self.cli.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Resolves when a tool asks the node to stop.
+    pub async fn stop_requested(&self) {
+        self.stop_request.0.notified().await
     }
 
     /// Where the AMQPS listener listens, when TLS is configured.
@@ -62,6 +76,9 @@ impl ServerHandle {
         }
         if let Some((_, metrics)) = self.metrics {
             let _ = metrics.await;
+        }
+        if let Some((_, cli)) = self.cli {
+            let _ = cli.await;
         }
         // Aborted connection tasks drop their references on the runtime a moment later: wait
         // for them, so that the store (and its lock on the data directory) is released when
@@ -112,6 +129,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     } else {
         None
     };
+    let cli_listener = match control_cookie(&config) {
+        Some(cookie) => {
+            let l = bind(config.amqp.bind, config.cli_port()).await?;
+            Some((l.local_addr()?, l, cookie))
+        }
+        None => None,
+    };
     let broker = Broker::new(config, store);
     broker.add_listener("amqp", addr.port());
     if let Some((a, _, _)) = &tls {
@@ -123,6 +147,9 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
     if let Some((a, _)) = &metrics_listener {
         // RabbitMQ's name for the listener of its rabbitmq_prometheus plugin.
         broker.add_listener("http/prometheus", a.port());
+    }
+    if let Some((a, _, _)) = &cli_listener {
+        broker.add_listener("clustering", a.port());
     }
     let started = std::time::Instant::now();
     tracing::debug!(rss_kib = crate::memory::rss_kib(), "store opened");
@@ -178,6 +205,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         ));
         (metrics_addr, task)
     });
+    let stop_request = crate::mgmt::control::StopRequest::default();
+    let cli = cli_listener.map(|(cli_addr, l, cookie)| {
+        tracing::info!("CLI tool listener started on {cli_addr}");
+        let app = crate::mgmt::control::router(broker.clone(), cookie, stop_request.clone());
+        let task = tokio::spawn(crate::mgmt::control::serve(l, app, stop_rx.clone()));
+        (cli_addr, task)
+    });
     tracing::info!("Server startup complete; AMQP listening on {addr}");
     Ok(ServerHandle {
         addr,
@@ -187,7 +221,34 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         tls,
         mgmt,
         metrics,
+        cli,
+        stop_request,
     })
+}
+
+/// The cookie the control listener expects (`RABBITMQ_ERLANG_COOKIE`, else the cookie file,
+/// created when missing); None when the listener is disabled or no cookie can be had, which
+/// leaves the broker running without it.
+fn control_cookie(config: &Config) -> Option<crate::mgmt::control::ControlCookie> {
+    use crate::cli::cookie;
+    if !config.cli.enabled {
+        return None;
+    }
+    let cookie = match cookie::from_env(|k| std::env::var(k).ok()) {
+        Some(c) => c,
+        None => {
+            let path = cookie::path(config, std::env::var("HOME").ok().as_deref());
+            match cookie::read_or_create(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e,
+                        "no Erlang cookie: the CLI tool listener stays off");
+                    return None;
+                }
+            }
+        }
+    };
+    Some(crate::mgmt::control::ControlCookie(cookie.into()))
 }
 
 /// Periodic chores until shutdown: hand freed memory back to the system.
@@ -318,7 +379,10 @@ async fn serve_tls(
 /// Run until SIGTERM or SIGINT, then shut down gracefully.
 pub async fn run_until_signal(config: Config) -> Result<(), BrokerError> {
     let handle = start(config).await?;
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = handle.stop_requested() => {}
+    }
     tracing::info!("shutting down");
     handle.shutdown().await;
     tracing::info!("stopped");

@@ -174,6 +174,39 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
     .await
     .unwrap();
     assert!(within(5, confirm).await.unwrap().is_ack());
+    // The image's HEALTHCHECK, and what compose files and harnesses run with `docker exec`,
+    // with the container's environment.
+    let tool = |name: &str, args: &[&str]| {
+        let out = std::process::Command::new(bin.join(name))
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        tool("rabbitmq-diagnostics", &["-q", "ping"]),
+        (Some(0), "Ping succeeded\n".to_string())
+    );
+    assert_eq!(tool("rabbitmqctl", &["await_startup"]).0, Some(0));
+    assert_eq!(
+        tool(
+            "rabbitmqctl",
+            &["-q", "list_queues", "-p", "shop", "name", "messages"]
+        ),
+        (Some(0), "name\tmessages\nstock\t1\n".to_string())
+    );
+    assert_eq!(
+        tool("rabbitmq-diagnostics", &["-q", "check_running"]),
+        (
+            Some(0),
+            "RabbitMQ on node rabbit@shop-broker is fully booted and running\n".to_string()
+        )
+    );
     // The data is where the image's volume is.
     assert!(
         home.join("mnesia/rabbit@shop-broker").is_dir(),

@@ -206,7 +206,8 @@ pub async fn put_vhost(
     require_admin(&caller)?;
     let existed = api.broker.vhost(&name).is_some();
     api.broker.add_vhost(&name).map_err(ApiError::internal)?;
-    if !existed {
+    // The tools' `add_vhost` grants nothing, as `rabbitmqctl add_vhost`.
+    if !existed && !caller.internal {
         // As RabbitMQ: the user who creates a vhost gets full permissions on it.
         api.broker
             .set_permissions(&caller.name, &name, ".*", ".*", ".*")

@@ -7,6 +7,7 @@
 mod access;
 mod admin;
 mod bindings;
+pub mod control;
 mod health;
 pub mod list;
 mod listing;
@@ -80,6 +81,9 @@ pub struct Api {
 pub struct Caller {
     pub name: String,
     pub tags: Vec<String>,
+    /// The command-line tools on the control listener: like RabbitMQ's `rabbitmqctl`, they
+    /// act on any vhost and resource without permissions of their own.
+    pub internal: bool,
 }
 
 impl Caller {
@@ -158,7 +162,11 @@ pub fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// Basic authentication with the broker's users; a user needs one of the management tags.
+/// On the control listener, the Erlang cookie instead.
 async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> Response {
+    if let Some(cookie) = req.extensions().get::<control::ControlCookie>().cloned() {
+        return control::authenticate(&cookie, req, next).await;
+    }
     let creds = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -201,6 +209,7 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
     req.extensions_mut().insert(Caller {
         name: user.to_string(),
         tags,
+        internal: false,
     });
     let mut r = next.run(req).await;
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -222,14 +231,14 @@ async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> R
 /// `/api` with it. Other paths get the API's 404 body, without asking for credentials.
 pub fn router(broker: Arc<Broker>) -> Router {
     ui::router()
-        .nest("/api", api_router(broker))
+        .nest("/api", api_router(broker, Router::new()))
         .fallback(|| async { ApiError::not_found() })
 }
 
 /// The API's routes, relative to `/api`. The authentication layer covers them and their
 /// fallback: an unknown path under `/api` needs credentials before it gets its 404, as in
-/// RabbitMQ.
-fn api_router(broker: Arc<Broker>) -> Router {
+/// RabbitMQ. `extra` adds routes (those of the control listener).
+fn api_router(broker: Arc<Broker>, extra: Router<Api>) -> Router {
     let max_body = broker.config.management.max_body_size;
     let api = Api { broker };
     Router::new()
@@ -405,6 +414,7 @@ fn api_router(broker: Arc<Broker>) -> Router {
             "/health/checks/node-is-mirror-sync-critical",
             get(health::single_node),
         )
+        .merge(extra)
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

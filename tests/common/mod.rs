@@ -5,6 +5,7 @@
 //! another broker instead (a real RabbitMQ, to check that the expectations are right).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod http;
 
 use lapin::{Connection, ConnectionProperties};
@@ -82,6 +83,16 @@ impl TestBroker {
     /// Where the in-process broker's management API listens.
     pub fn mgmt_addr(&self) -> Option<std::net::SocketAddr> {
         self.handle.as_ref().and_then(|h| h.mgmt_addr())
+    }
+
+    /// Where the in-process broker's control listener (of the CLI tools) listens.
+    pub fn cli_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(|h| h.cli_addr())
+    }
+
+    /// The configuration the in-process broker runs with.
+    pub fn config(&self) -> Option<&warren::config::Config> {
+        self.config.as_ref()
     }
 
     /// Where the in-process broker's Prometheus endpoint listens.
