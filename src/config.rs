@@ -22,6 +22,10 @@ pub struct Config {
     /// The control listener of the command-line tools (absent from older files: defaults).
     #[serde(default)]
     pub cli: CliConfig,
+    /// The configuration files read (RabbitMQ's `rabbitmq.conf` and `conf.d`, the `--config`
+    /// file), for `rabbitmqctl status`. Filled in by whoever loads the files.
+    #[serde(skip)]
+    pub config_files: Vec<PathBuf>,
 }
 
 /// Logging (RabbitMQ's `log.console` and `log.console.level`).

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         ..Overrides::default()
     }
     .with_rabbitmq_env(|k| std::env::var(k).ok());
-    let (cfg, conf) = match overrides
+    let (mut cfg, conf) = match overrides
         .and_then(|o| Config::load(cli.config.as_deref(), &o).map(|c| (c, o.rabbitmq_conf)))
     {
         Ok(c) => c,
@@ -93,6 +93,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    cfg.config_files = conf.files.clone();
+    cfg.config_files.extend(cli.config.clone());
     let level = if cfg.logging.console {
         cfg.logging.level.as_str()
     } else {

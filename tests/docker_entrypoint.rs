@@ -207,6 +207,26 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
             "RabbitMQ on node rabbit@shop-broker is fully booted and running\n".to_string()
         )
     );
+    let (code, status) = tool(
+        "rabbitmq-diagnostics",
+        &["-q", "status", "--formatter", "json"],
+    );
+    assert_eq!(code, Some(0));
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let conf_d = repo().join("docker/conf.d");
+    assert_eq!(
+        status["config_files"],
+        serde_json::json!([
+            etc.join("rabbitmq.conf"),
+            conf_d.join("10-defaults.conf"),
+            conf_d.join("20-management_agent.disable_metrics_collector.conf"),
+        ]),
+        "status lists the files read"
+    );
+    assert_eq!(
+        status["data_directory"],
+        serde_json::json!(home.join("mnesia/rabbit@shop-broker"))
+    );
     // The data is where the image's volume is.
     assert!(
         home.join("mnesia/rabbit@shop-broker").is_dir(),

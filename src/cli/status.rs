@@ -72,6 +72,14 @@ pub(super) fn status(ctx: &Ctx, ctl: bool) -> Done {
         s["data_directory"].as_str().unwrap_or("")
     ));
     o.line("");
+    let files = s["config_files"].as_array().cloned().unwrap_or_default();
+    if !files.is_empty() {
+        section(&mut o, "Config files");
+        for f in files {
+            o.line(format!(" * {}", f.as_str().unwrap_or("")));
+        }
+        o.line("");
+    }
     section(&mut o, "Log file(s)");
     o.line(" * <stdout>");
     o.line("");
@@ -150,7 +158,7 @@ fn status_json(s: &Value) -> Value {
     json!({
         "active_plugins": s["plugins"],
         "alarms": alarm_lines(s),
-        "config_files": [],
+        "config_files": s["config_files"],
         "data_directory": s["data_directory"],
         "disk_free": s["disk_free"],
         "disk_free_limit": s["disk_free_limit"],

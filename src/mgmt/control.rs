@@ -141,6 +141,7 @@ async fn status(State(api): State<Api>) -> Json<Value> {
         "is_under_maintenance": false,
         "plugins": crate::cli::plugins::enabled(&b.config),
         "data_directory": b.config.storage.data_dir,
+        "config_files": b.config.config_files,
         "listeners": listeners,
         "alarms": alarms,
         "memory": {"total": crate::memory::rss_kib() * 1024, "strategy": "rss"},
