@@ -305,6 +305,8 @@ impl Overrides {
         let loopback = Config::defaults().auth.loopback_users;
         self.rabbitmq_conf = crate::rabbitmq_conf::load(&files, &loopback)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let plugins = crate::rabbitmq_conf::enabled_plugins_warnings(&get);
+        self.rabbitmq_conf.warnings.extend(plugins);
         if let Some(ip) = set(get("RABBITMQ_NODE_IP_ADDRESS")) {
             self.amqp_bind = Some(ip.trim().parse().map_err(|_| {
                 ConfigError::Invalid(format!(

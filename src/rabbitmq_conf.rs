@@ -97,6 +97,52 @@ pub fn locate(get: &impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     files
 }
 
+/// Warnings about RabbitMQ's `enabled_plugins` file (`RABBITMQ_ENABLED_PLUGINS_FILE`, else
+/// `/etc/rabbitmq/enabled_plugins`, an Erlang list such as
+/// `[rabbitmq_management,rabbitmq_prometheus].`): warren's plugins are built in and always
+/// on, so only the plugins it lacks are worth a word.
+pub fn enabled_plugins_warnings(get: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let file = get("RABBITMQ_ENABLED_PLUGINS_FILE")
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "/etc/rabbitmq/enabled_plugins".into());
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return vec![];
+    };
+    let Some(list) = parse_plugin_list(&text) else {
+        return vec![format!(
+            "{file}: not an Erlang list of plugin names such as [rabbitmq_management]. ; ignored"
+        )];
+    };
+    list.into_iter()
+        .filter(|p| !crate::cli::plugins::is_builtin(p))
+        .map(|p| format!("{file}: plugin {p} is not built into warren; ignored"))
+        .collect()
+}
+
+/// `[a,b,'c'].` as names; None if it is not such a list.
+fn parse_plugin_list(text: &str) -> Option<Vec<String>> {
+    let body: String = text
+        .lines()
+        .map(|l| l.split('%').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let inner = body
+        .trim()
+        .strip_suffix('.')?
+        .trim()
+        .strip_prefix('[')?
+        .strip_suffix(']')?;
+    let names: Vec<String> = inner
+        .split(',')
+        .map(|n| n.trim().trim_matches('\'').to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    names
+        .iter()
+        .all(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(names)
+}
+
 /// What the files say, as warren configuration keys, plus the warnings to log.
 #[derive(Debug, Default, Clone)]
 pub struct Translated {
@@ -474,6 +520,33 @@ mod tests {
         );
         let s = parse("vm_memory_high_watermark.relative = 1.5\n", "r.conf").unwrap();
         assert!(translate(&s, &guest()).is_err());
+    }
+
+    #[test]
+    fn enabled_plugins_lacking_in_warren_are_warned_about() {
+        assert_eq!(
+            parse_plugin_list("% comment\n[rabbitmq_management, 'rabbitmq_shovel'].\n"),
+            Some(vec!["rabbitmq_management".into(), "rabbitmq_shovel".into()])
+        );
+        assert_eq!(parse_plugin_list("[]."), Some(vec![]));
+        assert_eq!(parse_plugin_list("rabbitmq_management"), None);
+        let dir = std::env::temp_dir().join(format!("warren-plugins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("enabled_plugins");
+        std::fs::write(
+            &f,
+            "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_mqtt].",
+        )
+        .unwrap();
+        let path = f.display().to_string();
+        let env = |k: &str| (k == "RABBITMQ_ENABLED_PLUGINS_FILE").then(|| path.clone());
+        assert_eq!(
+            enabled_plugins_warnings(&env),
+            [format!(
+                "{path}: plugin rabbitmq_mqtt is not built into warren; ignored"
+            )]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -69,6 +69,11 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
         ),
     )
     .unwrap();
+    std::fs::write(
+        etc.join("enabled_plugins"),
+        "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_delayed_message_exchange].\n",
+    )
+    .unwrap();
     let home = dir.join("var/lib/rabbitmq");
     let path = format!(
         "{}:{}",
@@ -92,6 +97,11 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
             repo().join("docker/conf.d").display().to_string(),
         ),
         ("RABBITMQ_NODENAME", "rabbit@shop-broker".into()),
+        // As a team mounts it beside rabbitmq.conf.
+        (
+            "RABBITMQ_ENABLED_PLUGINS_FILE",
+            etc.join("enabled_plugins").display().to_string(),
+        ),
         ("RABBITMQ_DEFAULT_USER", "shop".into()),
         ("RABBITMQ_DEFAULT_PASS", "shop-secret".into()),
         ("RABBITMQ_DEFAULT_VHOST", "shop".into()),

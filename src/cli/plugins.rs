@@ -22,6 +22,11 @@ const PLUGINS: &[(&str, bool)] = &[
     ("rabbitmq_web_dispatch", false),
 ];
 
+/// Whether warren has this plugin built in.
+pub fn is_builtin(name: &str) -> bool {
+    PLUGINS.iter().any(|(p, _)| *p == name)
+}
+
 /// Which built-in plugins are on in a configuration.
 pub fn enabled(config: &crate::config::Config) -> Vec<&'static str> {
     PLUGINS

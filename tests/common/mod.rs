@@ -236,6 +236,10 @@ pub async fn spawn_warren_with(args: &[&str], env: &[(&str, &str)]) -> ChildBrok
     cmd.args(args)
         .env("RABBITMQ_CONFIG_FILE", "/nonexistent/rabbitmq.conf")
         .env("RABBITMQ_CONFIG_FILES", "/nonexistent/conf.d")
+        .env(
+            "RABBITMQ_ENABLED_PLUGINS_FILE",
+            "/nonexistent/enabled_plugins",
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
