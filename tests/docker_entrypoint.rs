@@ -7,19 +7,10 @@ mod common;
 
 use common::*;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A directory of symlinks, as the image's /usr/local/bin.
@@ -146,28 +137,19 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
 
     // A client connects with the configured user and vhost, and publishes with confirms.
     let url = format!("amqp://shop:shop-secret@127.0.0.1:{amqp}/shop");
-    let conn = within(
-        5,
-        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
-    )
-    .await
-    .expect("RABBITMQ_DEFAULT_USER/PASS/VHOST log in");
+    let (conn, ch) = connect_url(&url)
+        .await
+        .expect("RABBITMQ_DEFAULT_USER/PASS/VHOST log in");
     assert_eq!(
         conn.configuration().heartbeat(),
         30,
         "heartbeat from rabbitmq.conf"
     );
-    let ch = within(5, conn.create_channel()).await.unwrap();
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    within(
-        5,
-        ch.queue_declare("stock".into(), durable, FieldTable::default()),
-    )
-    .await
-    .unwrap();
+    declare_queue(&ch, "stock", durable).await.unwrap();
     within(5, ch.confirm_select(ConfirmSelectOptions::default()))
         .await
         .unwrap();

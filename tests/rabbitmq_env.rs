@@ -89,15 +89,6 @@ async fn the_node_is_named_by_rabbitmq_nodename() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A free TCP port on loopback (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
     if std::env::var("WARREN_TEST_URL").is_ok() {
@@ -136,24 +127,13 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
     .await;
     assert_eq!(child.port, port, "listeners.tcp.default");
     let url = format!("amqp://app:s3cret@127.0.0.1:{port}/orders");
-    let conn = within(
-        5,
-        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
-    )
-    .await
-    .expect("default_user, default_pass and default_vhost");
+    let (conn, ch) = connect_url(&url)
+        .await
+        .expect("default_user, default_pass and default_vhost");
     assert_eq!(conn.configuration().heartbeat(), 7, "heartbeat");
-    let ch = within(5, conn.create_channel()).await.unwrap();
-    within(
-        5,
-        ch.queue_declare(
-            "work".into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        ),
-    )
-    .await
-    .expect("configure is .*");
+    declare_queue(&ch, "work", QueueDeclareOptions::default())
+        .await
+        .expect("configure is .*");
     let err = within(
         5,
         ch.basic_get("work".into(), lapin::options::BasicGetOptions::default()),
@@ -229,24 +209,13 @@ async fn data_lives_in_rabbitmq_mnesia_base_under_the_node_name() {
         "0",
     ];
     let child = spawn_warren_with(&args, &env).await;
-    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", child.port);
-    let conn = within(
-        5,
-        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
-    )
-    .await
-    .unwrap();
-    let ch = within(5, conn.create_channel()).await.unwrap();
+    let url = |port| format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let (conn, ch) = connect_url(&url(child.port)).await.unwrap();
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    within(
-        5,
-        ch.queue_declare("kept".into(), durable, FieldTable::default()),
-    )
-    .await
-    .unwrap();
+    declare_queue(&ch, "kept", durable).await.unwrap();
     drop(conn);
     assert!(child.stop().await.success());
     // Started again with the same environment, it finds its queue there.
@@ -255,24 +224,14 @@ async fn data_lives_in_rabbitmq_mnesia_base_under_the_node_name() {
         dir.join("mnesia/rabbit@box").is_dir(),
         "RABBITMQ_MNESIA_BASE/NODENAME"
     );
-    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", child.port);
-    let conn = within(
-        5,
-        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
-    )
-    .await
-    .unwrap();
-    let ch = within(5, conn.create_channel()).await.unwrap();
+    let (_conn, ch) = connect_url(&url(child.port)).await.unwrap();
     let passive = QueueDeclareOptions {
         passive: true,
         ..QueueDeclareOptions::default()
     };
-    within(
-        5,
-        ch.queue_declare("kept".into(), passive, FieldTable::default()),
-    )
-    .await
-    .expect("the durable queue is in the same data directory");
+    declare_queue(&ch, "kept", passive)
+        .await
+        .expect("the durable queue is in the same data directory");
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }

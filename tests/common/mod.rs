@@ -269,6 +269,38 @@ pub async fn spawn_warren_with(args: &[&str], env: &[(&str, &str)]) -> ChildBrok
     ChildBroker { child, port, log }
 }
 
+/// A free TCP port on loopback (bound, then released), for a broker told its port.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A connection to `url` and a channel on it, each within 5 s.
+#[allow(dead_code)]
+pub async fn connect_url(url: &str) -> Result<(Connection, lapin::Channel), lapin::Error> {
+    let conn = within(5, Connection::connect(url, ConnectionProperties::default())).await?;
+    let ch = within(5, conn.create_channel()).await?;
+    Ok((conn, ch))
+}
+
+/// `queue.declare` of `name` with `options` and no arguments, within 5 s.
+#[allow(dead_code)]
+pub async fn declare_queue(
+    ch: &lapin::Channel,
+    name: &str,
+    options: lapin::options::QueueDeclareOptions,
+) -> Result<lapin::Queue, lapin::Error> {
+    within(
+        5,
+        ch.queue_declare(name.into(), options, lapin::types::FieldTable::default()),
+    )
+    .await
+}
+
 /// A unique name for a queue or exchange, so tests against a shared broker do not collide.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
