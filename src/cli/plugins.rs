@@ -50,16 +50,18 @@ pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
 
 /// The node's running plugins, when it answers.
 fn running(ctx: &Ctx) -> Option<Vec<String>> {
-    let s = ctx.node.connect().ok()?;
-    Some(
-        s["plugins"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(String::from)
-            .collect(),
-    )
+    ctx.node.connect().ok().map(|s| plugin_names(&s))
+}
+
+/// The `plugins` of a node's status.
+fn plugin_names(status: &Value) -> Vec<String> {
+    status["plugins"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect()
 }
 
 fn list(ctx: &Ctx) -> Result<Outcome, Box<Outcome>> {
@@ -155,13 +157,7 @@ fn change(ctx: &Ctx, command: &str) -> Result<Outcome, Box<Outcome>> {
         ));
     }
     let configured: Vec<String> = match &on {
-        Some(s) => s["plugins"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(String::from)
-            .collect(),
+        Some(s) => plugin_names(s),
         None => PLUGINS.iter().map(|(p, _)| p.to_string()).collect(),
     };
     o.banner(&ctx.args, "The following plugins have been configured:");

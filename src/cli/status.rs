@@ -13,6 +13,19 @@ fn section(o: &mut Outcome, title: &str) {
     o.line("");
 }
 
+/// The "Alarms" section of `status` and `cluster_status`.
+fn alarms_section(o: &mut Outcome, s: &Value) {
+    section(o, "Alarms");
+    let alarms = alarm_lines(s);
+    if alarms.is_empty() {
+        o.line("(none)");
+    }
+    for a in alarms {
+        o.line(a);
+    }
+    o.line("");
+}
+
 /// Bytes in gigabytes (10^9) with up to four decimals, as RabbitMQ prints them (`0.05`,
 /// `34.7379`, `0.0`).
 pub(super) fn gb(bytes: u64) -> String {
@@ -83,15 +96,7 @@ pub(super) fn status(ctx: &Ctx, ctl: bool) -> Done {
     section(&mut o, "Log file(s)");
     o.line(" * <stdout>");
     o.line("");
-    section(&mut o, "Alarms");
-    let alarms = alarm_lines(&s);
-    if alarms.is_empty() {
-        o.line("(none)");
-    }
-    for a in alarms {
-        o.line(a);
-    }
-    o.line("");
+    alarms_section(&mut o, &s);
     section(&mut o, "Memory");
     o.line(format!(
         "Total memory used: {} gb",
@@ -222,15 +227,7 @@ pub(super) fn cluster_status(ctx: &Ctx) -> Done {
     section(&mut o, "Maintenance status");
     o.line(format!("Node: {node}, status: not under maintenance"));
     o.line("");
-    section(&mut o, "Alarms");
-    let alarms = alarm_lines(&s);
-    if alarms.is_empty() {
-        o.line("(none)");
-    }
-    for a in alarms {
-        o.line(a);
-    }
-    o.line("");
+    alarms_section(&mut o, &s);
     section(&mut o, "Network Partitions");
     o.line("(none)");
     o.line("");
