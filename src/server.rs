@@ -130,10 +130,20 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         None
     };
     let cli_listener = match control_cookie(&config) {
-        Some(cookie) => {
-            let l = bind(config.amqp.bind, config.cli_port()).await?;
-            Some((l.local_addr()?, l, cookie))
-        }
+        Some(cookie) => match bind(config.amqp.bind, config.cli_port()).await {
+            Ok(l) => Some((l.local_addr()?, l, cookie)),
+            // The port derived from the AMQP port (+20000) may be taken on a shared host: the
+            // broker serves its clients anyway. A port set on purpose must be free.
+            Err(e) if config.cli.port.is_none() => {
+                tracing::error!(
+                    port = config.cli_port(),
+                    error = %e,
+                    "no listener for rabbitmqctl and rabbitmq-diagnostics (set cli.port or RABBITMQ_DIST_PORT)"
+                );
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
         None => None,
     };
     let broker = Broker::new(config, store);

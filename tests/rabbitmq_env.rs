@@ -235,3 +235,45 @@ async fn data_lives_in_rabbitmq_mnesia_base_under_the_node_name() {
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_taken_default_cli_port_does_not_stop_the_broker() {
+    if std::env::var("WARREN_TEST_URL").is_ok() {
+        return;
+    }
+    // Hold a port Q and start warren on Q - 20000, whose derived CLI port is Q.
+    let (held, amqp) = loop {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let q = l.local_addr().unwrap().port();
+        if q > 21024 && std::net::TcpListener::bind(("0.0.0.0", q - 20000)).is_ok() {
+            break (l, q - 20000);
+        }
+    };
+    let dir = std::env::temp_dir().join(unique("warren-cliport"));
+    let data = dir.display().to_string();
+    let amqp_s = amqp.to_string();
+    let args = [
+        "--amqp-port",
+        &amqp_s,
+        "--mgmt-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--data-dir",
+        &data,
+    ];
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    let home = dir.join("home").display().to_string();
+    let child = spawn_warren_with(&args, &[("HOME", home.as_str())]).await;
+    assert_eq!(child.port, amqp);
+    let log = child.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("no listener for rabbitmqctl and rabbitmq-diagnostics"),
+        "{log}"
+    );
+    let url = format!("amqp://guest:guest@127.0.0.1:{amqp}/%2f");
+    connect_url(&url).await.expect("AMQP is served");
+    drop(held);
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
