@@ -4,9 +4,10 @@
 #
 #   bash interop/run.sh [--oracle] [LANG...]
 #
-# LANG is a folder of interop/ with a run.sh (python, node, go, java, c, ui); all of them when
-# none is named. ui (the management web page in headless Chromium) starts a warren of its
-# own, so that the numbers the page shows are exact, and has nothing to check on --oracle.
+# LANG is a folder of interop/ with a run.sh (python, node, go, java, c, rabbitmqadmin, ui,
+# docker); all of them when none is named. ui (the management web page in headless
+# Chromium) and docker (the compose example run through the image's entrypoint) start a
+# warren of their own, and have nothing to check on --oracle.
 # The broker is warren (WARREN_BIN, default target/release/warren, which must be built) on a
 # free port with a fresh data directory, or with --oracle a real RabbitMQ
 # (Debian's rabbitmq-server, installed if missing) on a free port. Each LANG/run.sh installs
