@@ -1,7 +1,8 @@
 //! `rabbitmqctl` limits of vhosts (`set_vhost_limits`, `clear_vhost_limits`,
 //! `list_vhost_limits`) and of users (`set_user_limits`, `clear_user_limits`,
 //! `list_user_limits`), through the management API's `/api/vhost-limits` and
-//! `/api/user-limits`. As in RabbitMQ, setting limits replaces all of them.
+//! `/api/user-limits`. As in RabbitMQ, setting a vhost's limits replaces all of them, while
+//! setting a user's changes only those given.
 
 use super::client::seg;
 use super::output::{self, proplist, Outcome, EX_SOFTWARE, EX_UNAVAILABLE};
@@ -33,18 +34,20 @@ fn parse_limits(
     Ok(m)
 }
 
-/// Set `given` and clear the other `known` limits at `base/{name}`.
-fn replace_limits(
+/// Set `given` at `base/{name}`, and clear the other `known` limits when `replace`.
+fn put_limits(
     ctx: &Ctx,
     base: &str,
     known: &[&str],
     given: &Map<String, Value>,
+    replace: bool,
 ) -> Result<Option<String>, Box<Outcome>> {
     for name in known {
         let path = format!("{base}/{name}");
         let r = match given.get(*name) {
             Some(v) => ctx.request("PUT", &path, Some(&json!({"value": v})))?,
-            None => ctx.request("DELETE", &path, None)?,
+            None if replace => ctx.request("DELETE", &path, None)?,
+            None => continue,
         };
         if !r.ok() && r.status != 404 {
             return Ok(Some(super::reason(&r)));
@@ -71,7 +74,7 @@ pub(super) fn set_vhost_limits(ctx: &Ctx) -> Done {
         Err(e) => return Ok(o.fail(EX_UNAVAILABLE, e)),
     };
     let base = format!("/api/vhost-limits/{}", seg(vhost));
-    Ok(match replace_limits(ctx, &base, VHOST_LIMITS, &limits)? {
+    Ok(match put_limits(ctx, &base, VHOST_LIMITS, &limits, true)? {
         None => o,
         Some(e) => o.fail(EX_SOFTWARE, e),
     })
@@ -102,7 +105,7 @@ pub(super) fn clear_vhost_limits(ctx: &Ctx) -> Done {
         return Ok(o.fail(EX_UNAVAILABLE, "Parameter does not exist"));
     }
     Ok(
-        match replace_limits(ctx, &base, VHOST_LIMITS, &Map::new())? {
+        match put_limits(ctx, &base, VHOST_LIMITS, &Map::new(), true)? {
             None => o,
             Some(e) => o.fail(EX_SOFTWARE, e),
         },
@@ -187,7 +190,7 @@ pub(super) fn set_user_limits(ctx: &Ctx) -> Done {
         Err(e) => return Ok(o.fail(EX_UNAVAILABLE, e)),
     };
     let base = format!("/api/user-limits/{}", seg(user));
-    Ok(match replace_limits(ctx, &base, USER_LIMITS, &limits)? {
+    Ok(match put_limits(ctx, &base, USER_LIMITS, &limits, false)? {
         None => o,
         Some(e) => o.fail(EX_SOFTWARE, e),
     })

@@ -175,6 +175,8 @@ pub(super) fn list_parameters(ctx: &Ctx) -> Done {
         .into_iter()
         .flatten()
         .filter(|p| p["vhost"] == json!(vhost))
+        // Cleared limits are no parameter.
+        .filter(|p| p["value"].as_object().is_none_or(|m| !m.is_empty()))
         .map(|p| {
             vec![
                 p["component"].clone(),
