@@ -243,7 +243,7 @@ fn memory_breakdown(ctx: &Ctx) -> Done {
             _ => (*c, 0),
         })
         .collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     let pct = |b: u64| {
         if total == 0 {
             0.0
