@@ -1,7 +1,7 @@
 //! The command line of the tools: options may come before or after the command, in short
 //! (`-n NODE`), long (`--node NODE`) or `--node=NODE` form, as RabbitMQ's tools take them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The parsed command line.
 #[derive(Debug, Default, Clone)]
@@ -22,6 +22,8 @@ pub struct Args {
     pub silent: bool,
     /// Boolean switches by long name (`if-empty`, `offline`, `no-table-headers`, ...).
     pub flags: HashSet<String>,
+    /// The values of the other valued options, by long name (`priority`, `apply-to`, ...).
+    pub values: HashMap<String, String>,
     /// Options this parser does not know, for the command to refuse.
     pub unknown: Vec<String>,
 }
@@ -29,6 +31,11 @@ pub struct Args {
 impl Args {
     pub fn flag(&self, name: &str) -> bool {
         self.flags.contains(name)
+    }
+
+    /// The value of a valued option given by its long name.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
     }
 
     /// The vhost (`-p`), `/` by default.
@@ -62,6 +69,13 @@ const VALUED: &[(&str, &str)] = &[
     ("", "tags"),
     ("", "default-queue-type"),
     ("", "unit"),
+    ("", "priority"),
+    ("", "apply-to"),
+    ("", "limit"),
+    ("", "user"),
+    ("", "within"),
+    ("", "per-connection-delay"),
+    ("", "format"),
 ];
 
 /// Switches: (short, long).
@@ -82,6 +96,8 @@ const SWITCHES: &[(&str, &str)] = &[
     ("", "all"),
     ("", "idempotent"),
     ("", "wait"),
+    ("", "global"),
+    ("", "skip-if-unchanged"),
 ];
 
 /// Parse `argv` (without the program name). Errors are messages for a usage error.
@@ -136,6 +152,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 "erlang-cookie" => a.cookie = Some(value),
                 _ => {
                     a.flags.insert(name.to_string());
+                    a.values.insert(name.to_string(), value);
                 }
             }
         } else if let Some(name) = long(SWITCHES) {
@@ -173,5 +190,10 @@ mod tests {
         assert!(a.flag("if-empty") && a.flag("if-unused") && a.json());
         assert_eq!(a.timeout_secs(), 5);
         assert_eq!(p("list --bogus").unknown, ["--bogus"]);
+        let a = p("set_policy --priority 3 --apply-to=queues n p {}");
+        assert_eq!(
+            (a.value("priority"), a.value("apply-to")),
+            (Some("3"), Some("queues"))
+        );
     }
 }

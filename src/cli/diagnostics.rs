@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 pub(super) const COMMANDS: &[(&str, &str)] = &[
     ("alarms", "Lists resource alarms (local or cluster-wide) in effect on the target node"),
     ("check_alarms", "Health check that exits with a non-zero code if the target node reports any alarms, local or cluster-wide."),
+    ("check_certificate_expiration", "Checks the expiration date on the certificates for every listener configured to use TLS"),
+    ("check_if_node_is_mirror_sync_critical", "Health check that exits with a non-zero code if there are classic mirrored queues without online synchronised mirrors (queues that would potentially lose data if the target node is shut down)"),
+    ("check_if_node_is_quorum_critical", "Health check that exits with a non-zero code if there are queues with minimum online quorum (queues that would lose their quorum if the target node is shut down)"),
     ("check_local_alarms", "Health check that exits with a non-zero code if the target node reports any local alarms"),
     ("check_port_connectivity", "Basic TCP connectivity health check for each listener's port on the target node"),
     ("check_port_listener", "Health check that exits with a non-zero code if target node does not have an active listener for given port"),
@@ -14,7 +17,11 @@ pub(super) const COMMANDS: &[(&str, &str)] = &[
     ("check_running", "Health check that exits with a non-zero code if the RabbitMQ app on the target node is not running"),
     ("check_virtual_hosts", "Health check that checks if all vhosts are running in the target node"),
     ("cluster_status", "Displays all the nodes in the cluster grouped by node type, together with the currently running nodes"),
+    ("erlang_cookie_hash", "Displays a hash of the Erlang cookie (shared secret) used by the target node"),
+    ("is_booting", "Checks if RabbitMQ is still booting on the target node"),
+    ("is_running", "Checks if RabbitMQ is fully booted and running on the target node"),
     ("listeners", "Lists active connection listeners (bound interface, port, protocol) on the target node"),
+    ("memory_breakdown", "Provides a memory usage breakdown on the target node."),
     ("ping", "Checks that the node OS process is up, registered with EPMD and CLI tools can authenticate with it"),
     ("server_version", "Displays server version on the target node"),
     ("status", "Displays status of a node"),
@@ -29,6 +36,13 @@ pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
         "cluster_status" => super::status::cluster_status(ctx),
         "check_protocol_listener" => check_protocol_listener(ctx),
         "check_port_listener" => check_port_listener(ctx),
+        "is_running"
+        | "is_booting"
+        | "check_if_node_is_quorum_critical"
+        | "check_if_node_is_mirror_sync_critical"
+        | "check_certificate_expiration"
+        | "erlang_cookie_hash"
+        | "memory_breakdown" => super::health::run(ctx, command),
         _ => simple(ctx, command),
     })
 }
@@ -153,6 +167,9 @@ fn simple(ctx: &Ctx, command: &str) -> Done {
             } else {
                 o.line(format!("Successfully connected to ports {} on node {node}.", joined(&sorted_ports(&status))));
             }
+        }
+        "check_local_alarms" | "check_alarms" if json && alarms.is_empty() => {
+            o.line(json!({"result": "ok"}).to_string())
         }
         "check_local_alarms" if !alarms.is_empty() => return Ok(o.fail(EX_UNAVAILABLE, alarms.join("\n"))),
         "check_local_alarms" => o.line(format!("Node {node} reported no local alarms")),

@@ -7,17 +7,25 @@
 //! - [`args`]: options before or after the command, as RabbitMQ takes them.
 //! - [`client`]: which node, which port, which cookie; a blocking HTTP/1.1 client.
 //! - [`output`]: exit codes, error texts, tables.
-//! - [`ctl`] and [`list`]: `rabbitmqctl`; [`diagnostics`]: `rabbitmq-diagnostics`;
-//!   [`status`]: the `status` report both print; [`plugins`]: `rabbitmq-plugins`.
+//! - [`ctl`] and [`list`]: `rabbitmqctl`, with [`policies`] (policies and parameters),
+//!   [`limits`] (vhost and user limits) and [`admin`] (definitions, connections, cluster
+//!   name, feature flags, alarm limits); [`diagnostics`] and [`health`]:
+//!   `rabbitmq-diagnostics`; [`status`]: the `status` report both print; [`plugins`]:
+//!   `rabbitmq-plugins`; [`md5`]: for the cookie's hash.
 
+mod admin;
 pub mod args;
 pub mod client;
 pub mod cookie;
 mod ctl;
 mod diagnostics;
+mod health;
+mod limits;
 mod list;
+pub mod md5;
 pub mod output;
 pub mod plugins;
+mod policies;
 mod status;
 
 use args::Args;

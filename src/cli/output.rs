@@ -65,6 +65,15 @@ pub fn usage_error(tool: &str, args: &Args, reason: &str, usage: &str) -> Outcom
     }
 }
 
+/// "Error (argument validation): Bad argument..." with the usage: RabbitMQ gives these exit
+/// 65 (data error), not 64.
+pub fn bad_argument(tool: &str, args: &Args, reason: &str, usage: &str) -> Outcome {
+    Outcome {
+        code: EX_DATAERR,
+        ..usage_error(tool, args, reason, usage)
+    }
+}
+
 /// The usage line of a command: `tool [--node <node>] [--longnames] [--quiet] <usage>`.
 pub fn usage_line(tool: &str, usage: &str) -> String {
     format!("{tool} [--node <node>] [--longnames] [--quiet] {usage}")
@@ -232,6 +241,30 @@ pub fn table(o: &mut Outcome, args: &Args, columns: &[String], rows: &[Vec<Value
     for row in rows {
         o.line(row.iter().map(cell).collect::<Vec<_>>().join("\t"));
     }
+}
+
+/// A table that, without rows, is a blank line (or `[]` in JSON), as RabbitMQ prints the
+/// listings of policies, parameters and limits.
+pub fn table_or_blank(o: &mut Outcome, args: &Args, columns: &[String], rows: &[Vec<Value>]) {
+    if rows.is_empty() {
+        o.line(if args.json() { "[]" } else { "" });
+    } else {
+        table(o, args, columns, rows);
+    }
+}
+
+/// Key-value pairs as Erlang prints a proplist of a decoded JSON object, in error texts:
+/// `[{<<"bogus">>,1}]`.
+pub fn proplist(pairs: &[(&String, &Value)]) -> String {
+    let term = |v: &Value| match v {
+        Value::String(s) => format!("<<{s:?}>>"),
+        other => other.to_string(),
+    };
+    let items: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{{<<{k:?}>>,{}}}", term(v)))
+        .collect();
+    format!("[{}]", items.join(","))
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ pub(super) fn routes() -> Router<Api> {
         .route("/cli/status", get(status))
         .route("/cli/authenticate", post(check_user))
         .route("/cli/stop", post(stop))
+        .merge(super::control_extra::routes())
 }
 
 /// Everything on the control listener.

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod bindings;
 pub mod control;
+mod control_extra;
 mod health;
 pub mod list;
 mod listing;
