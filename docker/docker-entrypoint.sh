@@ -18,13 +18,15 @@ data=${RABBITMQ_DATA_DIR:-${HOME:-/var/lib/rabbitmq}}
 # RabbitMQ's images wrote RABBITMQ_ERLANG_COOKIE to the cookie file; warren's tools read the
 # variable too, but a file keeps `docker exec ... rabbitmqctl` working without it.
 if [[ -n ${RABBITMQ_ERLANG_COOKIE:-} ]]; then
-	cookie="$data/.erlang.cookie"
-	if [[ -e $cookie ]] && [[ $(cat "$cookie") != "$RABBITMQ_ERLANG_COOKIE" ]]; then
-		echo >&2 "warning: $cookie differs from RABBITMQ_ERLANG_COOKIE; the variable wins"
+	cookie="${HOME:-/var/lib/rabbitmq}/.erlang.cookie"
+	if [[ ! -e $cookie ]] || [[ $(cat "$cookie") != "$RABBITMQ_ERLANG_COOKIE" ]]; then
+		if [[ -e $cookie ]]; then
+			echo >&2 "warning: $cookie differs from RABBITMQ_ERLANG_COOKIE; the variable wins"
+		fi
+		mkdir -p "$(dirname "$cookie")"
+		rm -f "$cookie" # it may be read-only (0400), as warren and Erlang create it
+		(umask 077 && printf '%s' "$RABBITMQ_ERLANG_COOKIE" >"$cookie")
 	fi
-	mkdir -p "$data"
-	printf '%s' "$RABBITMQ_ERLANG_COOKIE" >"$cookie"
-	chmod 600 "$cookie"
 fi
 
 if [[ $1 == rabbitmq-server ]] && [[ $(id -u) == 0 ]] && id rabbitmq >/dev/null 2>&1; then

@@ -66,6 +66,14 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
     )
     .unwrap();
     let home = dir.join("var/lib/rabbitmq");
+    // A read-only cookie left by an earlier run with another cookie.
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".erlang.cookie"), "OLDCOOKIE").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = std::fs::Permissions::from_mode(0o400);
+        std::fs::set_permissions(home.join(".erlang.cookie"), ro).unwrap();
+    }
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -97,6 +105,7 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
         ("RABBITMQ_DEFAULT_PASS", "shop-secret".into()),
         ("RABBITMQ_DEFAULT_VHOST", "shop".into()),
         ("RABBITMQ_DIST_PORT", free_port().to_string()),
+        ("RABBITMQ_ERLANG_COOKIE", "SHOPCOOKIE".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -168,11 +177,20 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
     assert!(within(5, confirm).await.unwrap().is_ack());
     // The image's HEALTHCHECK, and what compose files and harnesses run with `docker exec`,
     // with the container's environment.
+    // `docker exec` without RABBITMQ_ERLANG_COOKIE: the entrypoint wrote it to the file.
+    assert_eq!(
+        std::fs::read_to_string(home.join(".erlang.cookie")).unwrap(),
+        "SHOPCOOKIE"
+    );
     let tool = |name: &str, args: &[&str]| {
         let out = std::process::Command::new(bin.join(name))
             .args(args)
             .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(
+                env.iter()
+                    .filter(|(k, _)| k != "RABBITMQ_ERLANG_COOKIE")
+                    .map(|(k, v)| (k, v)),
+            )
             .output()
             .unwrap();
         (
