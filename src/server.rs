@@ -118,13 +118,21 @@ pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
         None => None,
     };
     let mgmt_listener = if config.management.enabled {
-        let l = bind(config.amqp.bind, config.management.port).await?;
+        let l = bind(
+            config.management.bind.unwrap_or(config.amqp.bind),
+            config.management.port,
+        )
+        .await?;
         Some((l.local_addr()?, l))
     } else {
         None
     };
     let metrics_listener = if config.prometheus.enabled {
-        let l = bind(config.amqp.bind, config.prometheus.port).await?;
+        let l = bind(
+            config.prometheus.bind.unwrap_or(config.amqp.bind),
+            config.prometheus.port,
+        )
+        .await?;
         Some((l.local_addr()?, l))
     } else {
         None

@@ -101,7 +101,7 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
         dir.join("rabbitmq.conf"),
         format!(
             "# as a team mounts it\nlisteners.tcp.default = 127.0.0.1:{port}\n\
-             management.tcp.port = 0\nprometheus.tcp.port = 0\n\
+             management.tcp.port = 0\nmanagement.tcp.ip = 127.0.0.1\nprometheus.tcp.port = 0\n\
              default_user = app\ndefault_pass = s3cret # a comment ends the value\n\
              default_vhost = orders\ndefault_permissions.read = ^$\n\
              heartbeat = 7\nqueue_master_locator = min-masters\n"
@@ -144,8 +144,12 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
     let log = child.log.lock().unwrap().join("\n");
     assert!(
         log.contains("unknown or unsupported setting queue_master_locator; ignored")
-            && log.contains("rabbitmq.conf:10"),
+            && log.contains("rabbitmq.conf:11"),
         "unknown keys are warned about with their line: {log}"
+    );
+    assert!(
+        log.contains("Management API started on 127.0.0.1:"),
+        "management.tcp.ip: {log}"
     );
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);

@@ -76,8 +76,11 @@ impl Config {
 /// The Prometheus endpoint (RabbitMQ's `prometheus.tcp.port`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PrometheusConfig {
-    /// Port on `amqp.bind`; 0 picks a free port.
+    /// Port on `bind`; 0 picks a free port.
     pub port: u16,
+    /// Interface; absent: `amqp.bind` (RabbitMQ's `prometheus.tcp.ip`).
+    #[serde(default)]
+    pub bind: Option<IpAddr>,
     /// Serve the metrics at all.
     pub enabled: bool,
 }
@@ -85,8 +88,11 @@ pub struct PrometheusConfig {
 /// The management HTTP API (RabbitMQ's `management.tcp.port`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManagementConfig {
-    /// Port on `amqp.bind`; 0 picks a free port.
+    /// Port on `bind`; 0 picks a free port.
     pub port: u16,
+    /// Interface; absent: `amqp.bind` (RabbitMQ's `management.tcp.ip`).
+    #[serde(default)]
+    pub bind: Option<IpAddr>,
     /// Serve the API at all.
     pub enabled: bool,
     /// Milliseconds between samples of message rates.

@@ -169,8 +169,6 @@ pub fn load(files: &[PathBuf], loopback_defaults: &[String]) -> Result<Translate
 const ACCEPTED: &[&str] = &[
     "management_agent.disable_metrics_collector",
     "management.rates_mode",
-    "management.tcp.ip",
-    "prometheus.tcp.ip",
     "log.console.formatter",
     "log.file",
     "log.file.level",
@@ -262,6 +260,11 @@ pub fn translate(
                 put("resources.disk_free_limit", Value::from((total as f64 * f) as i64));
             }
             "management.tcp.port" => put("management.port", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a port"))?),
+            "management.tcp.ip" | "prometheus.tcp.ip" => {
+                let ip: std::net::IpAddr = v.parse().map_err(|_| bad("expected an IP address"))?;
+                let key = if k.starts_with("management") { "management.bind" } else { "prometheus.bind" };
+                put(key, Value::from(ip.to_string()));
+            }
             "prometheus.tcp.port" => put("prometheus.port", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a port"))?),
             "management.http.max_body_size" => put("management.max_body_size", int(v, i64::MAX as u64).ok_or_else(|| bad("expected bytes"))?),
             "load_definitions" | "management.load_definitions" => put("auth.load_definitions", Value::from(v)),

@@ -61,6 +61,7 @@ fn settings_become_warren_keys() {
         max_message_size = 1048576\nvm_memory_high_watermark.absolute = 2GB\n\
         disk_free_limit.absolute = 1GiB\nconsumer_timeout = 900000\n\
         management.tcp.port = 15999\nprometheus.tcp.port = 15998\n\
+            management.tcp.ip = 127.0.0.1\nprometheus.tcp.ip = ::1\n\
         management.load_definitions = /etc/rabbitmq/definitions.json\n\
         log.console = true\nlog.console.level = warning\n\
         ssl_options.certfile = /c.pem\nssl_options.keyfile = /k.pem\n\
@@ -105,6 +106,8 @@ fn settings_become_warren_keys() {
     assert_eq!(get("amqp.consumer_timeout"), "900000");
     assert_eq!(get("management.port"), "15999");
     assert_eq!(get("prometheus.port"), "15998");
+    assert_eq!(get("management.bind"), "127.0.0.1");
+    assert_eq!(get("prometheus.bind"), "::1");
     assert_eq!(
         get("auth.load_definitions"),
         "/etc/rabbitmq/definitions.json"
