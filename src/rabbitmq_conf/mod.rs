@@ -164,18 +164,14 @@ pub fn load(files: &[PathBuf], loopback_defaults: &[String]) -> Result<Translate
     Ok(t)
 }
 
-/// Settings RabbitMQ has that warren accepts without acting on them (what the official image
-/// ships in `conf.d`, and what only matters to Erlang or clustering).
+/// Settings RabbitMQ has that warren takes without a word because warren already behaves
+/// so: statistics are always collected, no log file is written (so its level and directory
+/// do not matter), the default user is an administrator.
 const ACCEPTED: &[&str] = &[
     "management_agent.disable_metrics_collector",
     "management.rates_mode",
-    "log.console.formatter",
-    "log.file",
     "log.file.level",
     "log.dir",
-    "cluster_formation.peer_discovery_backend",
-    "cluster_partition_handling",
-    "total_memory_available_override_value",
     "default_user_tags.administrator",
 ];
 
@@ -284,6 +280,8 @@ pub fn translate(
             }
             "ssl_options.fail_if_no_peer_cert" => put("tls.fail_if_no_peer_cert", Value::from(boolean(v).ok_or_else(|| bad("expected true or false"))?)),
             _ if ACCEPTED.contains(&k) => {}
+            // No log file is what warren does anyway.
+            "log.file" if v == "false" => {}
             _ if k.starts_with("ssl_options.") => t.warnings.push(format!(
                 "{}: {k} is not supported by warren (rustls picks TLS versions and ciphers); ignored",
                 s.at

@@ -124,7 +124,8 @@ fn settings_become_warren_keys() {
 #[test]
 fn unknown_keys_are_warned_about_and_bad_values_are_errors() {
     let s = parse(
-        "queue_master_locator = min-masters\nlisteners.tcp.other = 5680\nloopback_users = none\n",
+        "queue_master_locator = min-masters\nlisteners.tcp.other = 5680\nloopback_users = none\n\
+         log.file = false\nlog.file = /var/log/rabbitmq/r.log\n",
         "r.conf",
     )
     .unwrap();
@@ -134,6 +135,7 @@ fn unknown_keys_are_warned_about_and_bad_values_are_errors() {
         [
             "r.conf:1: unknown or unsupported setting queue_master_locator; ignored",
             "r.conf:2: listeners.tcp.other: warren has one AMQP and one AMQPS listener (listeners.tcp.default, listeners.ssl.default); ignored",
+            "r.conf:5: unknown or unsupported setting log.file; ignored",
         ]
     );
     assert!(t.values["auth.loopback_users"]
