@@ -31,6 +31,8 @@ thread_local! {
 /// Return free heap pages to the kernel: this thread's now, every worker's when it parks.
 pub fn trim() {
     let epoch = TRIM_EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    // Tests wait for these to know that freed memory has been handed back.
+    tracing::debug!(epoch, "memory trim asked");
     TRIMMED.with(|t| t.set(epoch));
     collect();
 }

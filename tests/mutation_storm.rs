@@ -38,9 +38,32 @@ impl Rng {
     }
 }
 
-async fn start(dir: &std::path::Path) -> (Child, u16) {
-    let w = spawn_warren(dir, &[]).await;
-    (w.child, w.port)
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// warren as a child process, logging each memory trim it asks for.
+async fn start(dir: &std::path::Path) -> (Child, u16, Log) {
+    let w = spawn_warren(dir, &[("WARREN_LOG", "info,warren::memory=debug")]).await;
+    (w.child, w.port, w.log)
+}
+
+/// Wait until the broker has asked for two more memory trims than now: after the first,
+/// each worker hands its freed pages back when it next goes idle, which it has done by the
+/// second, so the resident size is settled.
+async fn settled(log: &Log) {
+    let trims = || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("memory trim asked"))
+            .count()
+    };
+    let target = trims() + 2;
+    within(30, async {
+        while trims() < target {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -202,7 +225,7 @@ async fn a_mutation_storm_hurts_no_healthy_client() {
         .unwrap_or(300);
     eprintln!("mutation storm: seed {seed}, {total} connections");
     let dir = TempDir::new();
-    let (mut child, port) = start(&dir.path).await;
+    let (mut child, port, log) = start(&dir.path).await;
     let pid = child.id().expect("pid");
     let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
 
@@ -226,7 +249,7 @@ async fn a_mutation_storm_hurts_no_healthy_client() {
         let d = inbox.next().await;
         d.ack(BasicAckOptions::default()).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(6)).await; // one trim interval: a settled baseline
+    settled(&log).await;
     let baseline = rss_kib(pid);
 
     let storm = tokio::spawn(async move {
