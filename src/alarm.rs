@@ -38,11 +38,20 @@ impl Alarm {
     }
 }
 
+/// How the memory high watermark was given: a fraction of the machine's memory, or bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Watermark {
+    Relative(f64),
+    Absolute(u64),
+}
+
 /// The limits, the current alarms, and the channel connections watch them on.
 #[derive(Debug)]
 pub struct Alarms {
     state: watch::Sender<Alarm>,
     memory_limit: AtomicU64,
+    /// What `memory_limit` was computed from, for `status`.
+    watermark: std::sync::Mutex<Watermark>,
     disk_free_limit: AtomicU64,
     data_dir: PathBuf,
     recheck: Notify,
@@ -53,6 +62,10 @@ impl Alarms {
         Arc::new(Alarms {
             state: watch::channel(Alarm::default()).0,
             memory_limit: AtomicU64::new(cfg.memory_limit()),
+            watermark: std::sync::Mutex::new(match cfg.memory_high_watermark_absolute {
+                0 => Watermark::Relative(cfg.memory_high_watermark),
+                n => Watermark::Absolute(n),
+            }),
             disk_free_limit: AtomicU64::new(cfg.disk_free_limit),
             data_dir,
             recheck: Notify::new(),
@@ -79,8 +92,28 @@ impl Alarms {
     /// Change the memory high watermark at run time (`rabbitmqctl
     /// set_vm_memory_high_watermark absolute N`); takes effect at once.
     pub fn set_memory_limit(&self, bytes: u64) {
+        self.set_watermark(Watermark::Absolute(bytes));
+    }
+
+    /// The memory high watermark as it was given (configuration or the last change).
+    pub fn watermark(&self) -> Watermark {
+        *self.watermark.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Change the memory high watermark at run time (`rabbitmqctl
+    /// set_vm_memory_high_watermark`); returns the limit in bytes, in effect at once.
+    pub fn set_watermark(&self, w: Watermark) -> u64 {
+        let bytes = match w {
+            Watermark::Absolute(n) => n,
+            Watermark::Relative(f) => {
+                let total = crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024);
+                (total as f64 * f) as u64
+            }
+        };
+        *self.watermark.lock().unwrap_or_else(|p| p.into_inner()) = w;
         self.memory_limit.store(bytes, Ordering::Relaxed);
         self.recheck.notify_one();
+        bytes
     }
 
     /// Change the free disk limit at run time (`rabbitmqctl set_disk_free_limit N`).

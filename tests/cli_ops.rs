@@ -440,6 +440,18 @@ async fn a_memory_watermark_set_at_run_time_raises_the_alarm() {
         (r.code == 0).then_some(())
     })
     .await;
+    // status shows the setting in effect, not the configured one.
+    let r = t
+        .run(
+            "rabbitmq-diagnostics",
+            &["-q", "status", "--formatter", "json"],
+        )
+        .await;
+    let status: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(
+        status["vm_memory_high_watermark_setting"],
+        serde_json::json!({"relative": 1.0})
+    );
     let r = t
         .run("rabbitmqctl", &["set_vm_memory_high_watermark", "2"])
         .await;

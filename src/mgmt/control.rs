@@ -125,10 +125,9 @@ async fn status(State(api): State<Api>) -> Json<Value> {
         .filter(|(on, _)| *on)
         .map(|(_, r)| *r)
         .collect();
-    let res = &b.config.resources;
-    let watermark = match res.memory_high_watermark_absolute {
-        0 => json!({"relative": res.memory_high_watermark}),
-        n => json!({"absolute": n}),
+    let watermark = match b.alarms.watermark() {
+        crate::alarm::Watermark::Relative(f) => json!({"relative": f}),
+        crate::alarm::Watermark::Absolute(n) => json!({"absolute": n}),
     };
     let queues: usize = b.vhosts.iter().map(|v| v.value().queues().len()).sum();
     Json(json!({

@@ -3,6 +3,7 @@
 //! time, the cookie's hash, what the node knows of its memory, and its feature flags.
 
 use super::{Api, ApiError};
+use crate::alarm::Watermark;
 use crate::broker::node_name;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -117,8 +118,12 @@ async fn set_memory_limit(
     State(api): State<Api>,
     Json(l): Json<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = bytes_of(&l)?;
-    api.broker.alarms.set_memory_limit(bytes);
+    let w = match (l.relative, l.absolute) {
+        (_, Some(n)) => Watermark::Absolute(n),
+        (Some(f), None) if f >= 0.0 => Watermark::Relative(f),
+        _ => return Err(ApiError::bad_request("relative or absolute limit expected")),
+    };
+    let bytes = api.broker.alarms.set_watermark(w);
     Ok(Json(json!({"limit": bytes})))
 }
 
