@@ -396,6 +396,20 @@ async fn serve_tls(
 
 /// Run until SIGTERM or SIGINT, then shut down gracefully.
 pub async fn run_until_signal(config: Config) -> Result<(), BrokerError> {
+    // RabbitMQ's pid file (RABBITMQ_PID_FILE): `rabbitmqctl wait` watches it. Written before
+    // the listeners open, as RabbitMQ writes its own before booting, removed on a clean stop.
+    let pid_file = config.storage.pid_file.clone();
+    if !pid_file.as_os_str().is_empty() {
+        if let Some(dir) = pid_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(|e| {
+            BrokerError::Invalid(format!(
+                "cannot write the pid file {}: {e}",
+                pid_file.display()
+            ))
+        })?;
+    }
     let handle = start(config).await?;
     tokio::select! {
         _ = wait_for_signal() => {}
@@ -403,6 +417,9 @@ pub async fn run_until_signal(config: Config) -> Result<(), BrokerError> {
     }
     tracing::info!("shutting down");
     handle.shutdown().await;
+    if !pid_file.as_os_str().is_empty() {
+        let _ = std::fs::remove_file(&pid_file);
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -228,6 +228,10 @@ async fn data_lives_in_rabbitmq_mnesia_base_under_the_node_name() {
         dir.join("mnesia/rabbit@box").is_dir(),
         "RABBITMQ_MNESIA_BASE/NODENAME"
     );
+    assert!(
+        dir.join("mnesia/rabbit@box.pid").is_file(),
+        "the pid file beside it, as RabbitMQ's"
+    );
     let (_conn, ch) = connect_url(&url(child.port)).await.unwrap();
     let passive = QueueDeclareOptions {
         passive: true,
@@ -279,5 +283,86 @@ async fn a_taken_default_cli_port_does_not_stop_the_broker() {
     connect_url(&url).await.expect("AMQP is served");
     drop(held);
     drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The init-script pattern: start the server in the background, `rabbitmqctl wait PIDFILE`,
+/// then configure it with rabbitmqctl.
+#[tokio::test]
+async fn rabbitmqctl_wait_follows_the_pid_file() {
+    if std::env::var("WARREN_TEST_URL").is_ok() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(unique("warren-pidfile"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("run/warren.pid");
+    let dist = free_port().to_string();
+    let home = dir.display().to_string();
+    let pid_s = pid_file.display().to_string();
+    let env = [
+        ("HOME", home.as_str()),
+        ("RABBITMQ_PID_FILE", pid_s.as_str()),
+        ("RABBITMQ_DIST_PORT", dist.as_str()),
+        ("RABBITMQ_NODENAME", "rabbit@init"),
+    ];
+    let ctl = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warren"));
+        cmd.arg0("rabbitmqctl")
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .env("RABBITMQ_CONFIG_FILE", "/nonexistent/rabbitmq.conf")
+            .env("RABBITMQ_CONFIG_FILES", "/nonexistent/conf.d");
+        cmd
+    };
+    let waiting = ctl(&["wait", "--timeout", "30", &pid_s])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = dir.join("data").display().to_string();
+    let args = [
+        "--amqp-port",
+        "0",
+        "--mgmt-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--data-dir",
+        &data,
+    ];
+    let child = spawn_warren_with(&args, &env).await;
+    let pid = child.child.id().unwrap();
+    let out = tokio::task::spawn_blocking(move || waiting.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "Waiting for pid file '{pid_s}' to appear\npid is {pid}\n\
+             Waiting for erlang distribution on node 'rabbit@init' while OS process '{pid}' is running\n\
+             Waiting for applications 'rabbit_and_plugins' to start on node 'rabbit@init'\n\
+             Applications 'rabbit_and_plugins' are running on node 'rabbit@init'\n"
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap(),
+        format!("{pid}\n")
+    );
+    // A clean stop removes the file; waiting for it then times out with RabbitMQ's text.
+    assert!(child.stop().await.success());
+    assert!(!pid_file.exists());
+    let out = ctl(&["wait", "-t", "1", &pid_s]).output().unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "Error: operation wait on node rabbit@init timed out. Timeout value used: 1000\n"
+    );
+    let out = ctl(&["wait"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .starts_with("Error (argument validation): \"No pid or pidfile specified\"\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }

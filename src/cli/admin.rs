@@ -2,11 +2,9 @@
 //! connections, the cluster name, feature flags, and the alarm limits at run time.
 
 use super::output::{self, Outcome, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
-use super::Ctx;
+use super::{Ctx, Done};
 use serde_json::{json, Value};
 use std::path::Path;
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 pub(super) fn export_definitions(ctx: &Ctx) -> Done {
     let usage =

@@ -5,7 +5,7 @@ use super::client::seg;
 use super::output::{
     self, name_list, Outcome, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE,
 };
-use super::{settle, Ctx};
+use super::{settle, Ctx, Done};
 use serde_json::{json, Value};
 
 pub(super) const COMMANDS: &[(&str, &str)] = &[
@@ -60,6 +60,7 @@ pub(super) const COMMANDS: &[(&str, &str)] = &[
     ("shutdown", "Stops RabbitMQ and its runtime (Erlang VM). Monitors progress for local nodes. Does not require a PID file path."),
     ("status", "Displays status of a node"),
     ("stop", "Stops RabbitMQ and its runtime (Erlang VM). Requires a local node pid file path to monitor progress."),
+    ("wait", "Waits for RabbitMQ node startup by monitoring a local PID file. See also 'rabbitmqctl await_online_nodes'"),
 ];
 
 pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
@@ -90,6 +91,7 @@ pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
         "set_disk_free_limit" => admin::set_disk_free_limit(ctx),
         _ if command.starts_with("list_") => return super::list::run(ctx, command),
         "await_startup" => await_startup(ctx),
+        "wait" => super::wait::wait(ctx),
         "status" => super::status::status(ctx, true),
         "ping" => super::diagnostics::ping(ctx),
         "add_user" => add_user(ctx),
@@ -109,8 +111,6 @@ pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
         _ => Ok(output::unknown_command(ctx.tool, command, COMMANDS)),
     })
 }
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 fn await_startup(ctx: &Ctx) -> Done {
     ctx.arity(0, 0, "await_startup")?;

@@ -1,7 +1,7 @@
 //! `rabbitmq-diagnostics`: ping, health checks, listeners, alarms, version and status.
 
 use super::output::{Outcome, EX_UNAVAILABLE};
-use super::{settle, Ctx};
+use super::{settle, Ctx, Done};
 use serde_json::{json, Value};
 
 pub(super) const COMMANDS: &[(&str, &str)] = &[
@@ -26,8 +26,6 @@ pub(super) const COMMANDS: &[(&str, &str)] = &[
     ("server_version", "Displays server version on the target node"),
     ("status", "Displays status of a node"),
 ];
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
     settle(match command {

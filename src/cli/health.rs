@@ -3,10 +3,8 @@
 //! `check_certificate_expiration`, `erlang_cookie_hash` and `memory_breakdown`.
 
 use super::output::{self, Outcome};
-use super::Ctx;
+use super::{Ctx, Done};
 use serde_json::{json, Value};
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 /// Print the banner (not in JSON), then connect; the banner stays on stdout on failure.
 fn connect_after(ctx: &Ctx, banner: String) -> Result<(Outcome, Value), Box<Outcome>> {

@@ -7,10 +7,8 @@
 use super::client::seg;
 use super::output::{self, proplist, Outcome, EX_SOFTWARE, EX_UNAVAILABLE};
 use super::policies::{require_vhost, NOT_JSON};
-use super::Ctx;
+use super::{Ctx, Done};
 use serde_json::{json, Map, Value};
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 const VHOST_LIMITS: &[&str] = &["max-connections", "max-queues"];
 const USER_LIMITS: &[&str] = &["max-connections", "max-channels"];

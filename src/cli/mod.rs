@@ -27,6 +27,7 @@ pub mod output;
 pub mod plugins;
 mod policies;
 mod status;
+mod wait;
 
 use args::Args;
 use client::{Node, Reply};
@@ -129,6 +130,9 @@ pub fn run(tool: Tool, argv: &[String], env: impl Fn(&str) -> Option<String>) ->
         Tool::Plugins => plugins::run(&ctx, &command),
     }
 }
+
+/// What a command returns: its outcome, or the outcome of the failure that ended it.
+type Done = Result<Outcome, Box<Outcome>>;
 
 /// What a command works with.
 pub(crate) struct Ctx {

@@ -4,10 +4,8 @@
 
 use super::client::seg;
 use super::output::{self, Outcome, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE};
-use super::Ctx;
+use super::{Ctx, Done};
 use serde_json::{json, Value};
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 /// The vhost of `-p` must exist: RabbitMQ's bare message and exit 65, after the banner.
 pub(super) fn require_vhost(ctx: &Ctx, o: &Outcome) -> Result<(), Box<Outcome>> {

@@ -3,10 +3,8 @@
 
 use super::diagnostics::{alarm_lines, listener_line};
 use super::output::Outcome;
-use super::Ctx;
+use super::{Ctx, Done};
 use serde_json::{json, Value};
-
-type Done = Result<Outcome, Box<Outcome>>;
 
 fn section(o: &mut Outcome, title: &str) {
     o.line(format!("\x1b[1m{title}\x1b[0m"));

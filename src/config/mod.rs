@@ -168,6 +168,10 @@ pub struct StorageConfig {
     pub transient_budget: u64,
     /// Size of the segment files holding large message bodies.
     pub segment_size: u64,
+    /// A file to write the process id to (RabbitMQ's `RABBITMQ_PID_FILE`, which
+    /// `rabbitmqctl wait` watches); empty: none.
+    #[serde(default)]
+    pub pid_file: PathBuf,
 }
 
 impl StorageConfig {
@@ -258,6 +262,8 @@ pub struct Overrides {
     /// The interface of the listeners (`RABBITMQ_NODE_IP_ADDRESS`).
     pub amqp_bind: Option<IpAddr>,
     pub data_dir: Option<PathBuf>,
+    /// `RABBITMQ_PID_FILE`, or `DATA_DIR.pid` when the data directory is RabbitMQ's.
+    pub pid_file: Option<PathBuf>,
     pub mgmt_port: Option<u16>,
     pub metrics_port: Option<u16>,
     /// The user (and password, vhost) created on first start.
@@ -299,13 +305,19 @@ impl Overrides {
         self.default_vhost = self.default_vhost.or(set(get("RABBITMQ_DEFAULT_VHOST")));
         if self.data_dir.is_none() {
             // RabbitMQ keeps a node's data in RABBITMQ_MNESIA_DIR, by default
-            // RABBITMQ_MNESIA_BASE/NODENAME.
+            // RABBITMQ_MNESIA_BASE/NODENAME, and its pid file beside it.
             self.data_dir = set(get("RABBITMQ_MNESIA_DIR"))
                 .map(PathBuf::from)
                 .or_else(|| {
                     set(get("RABBITMQ_MNESIA_BASE"))
                         .map(|base| Path::new(&base).join(crate::broker::node_name_from(&get)))
                 });
+            if let Some(dir) = &self.data_dir {
+                self.pid_file = Some(PathBuf::from(format!("{}.pid", dir.display())));
+            }
+        }
+        if let Some(f) = set(get("RABBITMQ_PID_FILE")) {
+            self.pid_file = Some(PathBuf::from(f));
         }
         let files = crate::rabbitmq_conf::locate(&get);
         let loopback = Config::defaults().auth.loopback_users;
@@ -395,6 +407,9 @@ impl Config {
         }
         if let Some(port) = overrides.cli_port {
             builder = builder.set_override("cli.port", port as i64)?;
+        }
+        if let Some(f) = &overrides.pid_file {
+            builder = builder.set_override("storage.pid_file", f.to_string_lossy().as_ref())?;
         }
         if let Some(dir) = &overrides.data_dir {
             builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
