@@ -51,6 +51,7 @@ pub mod error;
 pub mod exchange;
 pub mod fd;
 pub mod field;
+pub mod logging;
 pub mod memory;
 pub mod message;
 pub mod mgmt;

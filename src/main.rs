@@ -100,14 +100,21 @@ fn main() -> ExitCode {
     } else {
         "off"
     };
-    tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, reload, EnvFilter};
+    let filter = EnvFilter::try_from_env("WARREN_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Behind a reload handle, so that `rabbitmqctl set_log_level` can change it.
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
         // Colour only on a terminal: logs piped to a file or a supervisor stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
+        .with(fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())))
         .init();
+    warren::logging::install(move |directives| {
+        let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
     for f in &conf.files {
         tracing::info!(file = %f.display(), "RabbitMQ configuration file read");
     }

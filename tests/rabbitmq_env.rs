@@ -289,7 +289,7 @@ async fn a_taken_default_cli_port_does_not_stop_the_broker() {
 /// The init-script pattern: start the server in the background, `rabbitmqctl wait PIDFILE`,
 /// then configure it with rabbitmqctl.
 #[tokio::test]
-async fn rabbitmqctl_wait_follows_the_pid_file() {
+async fn rabbitmqctl_wait_follows_the_pid_file_and_set_log_level_changes_the_filter() {
     if std::env::var("WARREN_TEST_URL").is_ok() {
         return;
     }
@@ -349,6 +349,37 @@ async fn rabbitmqctl_wait_follows_the_pid_file() {
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap(),
         format!("{pid}\n")
+    );
+    // set_log_level changes the running node's filter: a connection is now logged at debug.
+    let out = ctl(&["set_log_level", "debug"]).output().unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stdout).unwrap()),
+        (Some(0), "Setting log level to \"debug\" ...\n".to_string())
+    );
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", child.port);
+    let _conn = connect_url(&url).await.unwrap();
+    let logged = || {
+        child
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("DEBUG") && l.contains("connection open"))
+    };
+    within(5, async {
+        while !logged() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let out = ctl(&["set_log_level", "loud"]).output().unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(69),
+            "Error:\nlevel loud is not supported. Try one of debug, info, warning, error, critical, none\n"
+                .to_string()
+        )
     );
     // A clean stop removes the file; waiting for it then times out with RabbitMQ's text.
     assert!(child.stop().await.success());

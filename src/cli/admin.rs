@@ -205,6 +205,20 @@ pub(super) fn set_cluster_name(ctx: &Ctx) -> Done {
     })
 }
 
+/// `set_log_level LEVEL`: the node checks the level (RabbitMQ's refusal exits 69).
+pub(super) fn set_log_level(ctx: &Ctx) -> Done {
+    ctx.arity(1, 1, "set_log_level <log_level>")?;
+    let level = &ctx.args.positional[0];
+    ctx.connect()?;
+    let r = ctx.request("PUT", "/api/cli/log-level", Some(&json!({"level": level})))?;
+    if !r.ok() {
+        return Ok(Outcome::default().fail(EX_UNAVAILABLE, super::reason(&r)));
+    }
+    let mut o = Outcome::default();
+    o.banner(&ctx.args, format!("Setting log level to \"{level}\" ..."));
+    Ok(o)
+}
+
 const FLAG_ITEMS: &[&str] = &[
     "desc",
     "doc_url",

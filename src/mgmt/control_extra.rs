@@ -49,6 +49,27 @@ pub(super) fn routes() -> Router<Api> {
         .route("/cli/memory", get(memory))
         .route("/cli/feature-flags", get(feature_flags))
         .route("/cli/certificates", get(certificates))
+        .route("/cli/log-level", put(set_log_level))
+}
+
+#[derive(Deserialize)]
+struct Level {
+    level: String,
+}
+
+/// `set_log_level`: one of RabbitMQ's level names, in effect at once (until a restart).
+async fn set_log_level(Json(l): Json<Level>) -> Result<Json<Value>, ApiError> {
+    let Some(directives) = crate::rabbitmq_conf::log_level(&l.level)
+        .filter(|_| !matches!(l.level.as_str(), "notice" | "alert" | "emergency"))
+    else {
+        return Err(ApiError::bad_request(format!(
+            "level {} is not supported. Try one of debug, info, warning, error, critical, none",
+            l.level
+        )));
+    };
+    crate::logging::set_filter(directives).map_err(ApiError::internal)?;
+    tracing::info!(level = l.level, "log level changed");
+    Ok(Json(json!({"level": l.level})))
 }
 
 /// Which connections to close: one by name (or by the pid `list_connections` shows), or

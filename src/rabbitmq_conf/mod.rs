@@ -345,7 +345,7 @@ fn boolean(v: &str) -> Option<bool> {
 }
 
 /// RabbitMQ's level names, as tracing filter directives.
-fn log_level(v: &str) -> Option<&'static str> {
+pub fn log_level(v: &str) -> Option<&'static str> {
     Some(match v {
         "debug" => "debug",
         "info" | "notice" => "info",
