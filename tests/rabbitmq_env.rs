@@ -320,18 +320,7 @@ async fn rabbitmqctl_wait_follows_the_pid_file_and_set_log_level_changes_the_fil
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let data = dir.join("data").display().to_string();
-    let args = [
-        "--amqp-port",
-        "0",
-        "--mgmt-port",
-        "0",
-        "--metrics-port",
-        "0",
-        "--data-dir",
-        &data,
-    ];
-    let child = spawn_warren_with(&args, &env).await;
+    let child = spawn_warren(&dir.join("data"), &env).await;
     let pid = child.child.id().unwrap();
     let out = tokio::task::spawn_blocking(move || waiting.wait_with_output().unwrap())
         .await
