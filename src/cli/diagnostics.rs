@@ -46,7 +46,7 @@ pub(super) fn run(ctx: &Ctx, command: &str) -> Outcome {
 }
 
 /// Print `banner` (unless quiet), then connect; a failure keeps the banner on stdout.
-fn connect_after(ctx: &Ctx, banner: String) -> Result<(Outcome, Value), Box<Outcome>> {
+pub(super) fn connect_after(ctx: &Ctx, banner: String) -> Result<(Outcome, Value), Box<Outcome>> {
     let mut o = Outcome::default();
     if !ctx.args.json() {
         o.banner(&ctx.args, banner);

@@ -2,24 +2,10 @@
 //! checks (`check_if_node_is_quorum_critical`, `check_if_node_is_mirror_sync_critical`),
 //! `check_certificate_expiration`, `erlang_cookie_hash` and `memory_breakdown`.
 
-use super::output::{self, Outcome};
+use super::diagnostics::connect_after;
+use super::output;
 use super::{Ctx, Done};
 use serde_json::{json, Value};
-
-/// Print the banner (not in JSON), then connect; the banner stays on stdout on failure.
-fn connect_after(ctx: &Ctx, banner: String) -> Result<(Outcome, Value), Box<Outcome>> {
-    let mut o = Outcome::default();
-    if !ctx.args.json() {
-        o.banner(&ctx.args, banner);
-    }
-    match ctx.connect() {
-        Ok(status) => Ok((o, status)),
-        Err(mut e) => {
-            e.out = o.out + &e.out;
-            Err(e)
-        }
-    }
-}
 
 pub(super) fn run(ctx: &Ctx, command: &str) -> Done {
     let node = ctx.node.name.clone();
