@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # warren as a drop-in for RabbitMQ's image (`rabbitmq:3-management`): same ports, same volume,
 # same environment variables, /etc/rabbitmq/rabbitmq.conf and conf.d read as RabbitMQ reads
 # them, and the command-line tools under RabbitMQ's names.
@@ -27,6 +28,15 @@ COPY --from=build /src/target/release/warren /usr/local/bin/warren
 RUN for tool in rabbitmq-server rabbitmqctl rabbitmq-diagnostics rabbitmq-plugins; do \
         ln -s warren /usr/local/bin/$tool; \
     done
+# rabbitmqadmin (v1) and python3, as rabbitmq:3-management has them: Testcontainers' RabbitMQ
+# module and many setup scripts run it inside the container. Fetched from RabbitMQ's
+# repository when the image is built.
+ARG RABBITMQADMIN_VERSION=3.13.7
+ADD --chmod=755 https://raw.githubusercontent.com/rabbitmq/rabbitmq-server/v${RABBITMQADMIN_VERSION}/deps/rabbitmq_management/bin/rabbitmqadmin /usr/local/bin/rabbitmqadmin
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && rabbitmqadmin --version
 COPY docker/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 COPY --chown=rabbitmq:rabbitmq docker/conf.d/ /etc/rabbitmq/conf.d/
 

@@ -226,11 +226,7 @@ async fn the_entrypoint_starts_warren_as_the_image_does() {
     let conf_d = repo().join("docker/conf.d");
     assert_eq!(
         status["config_files"],
-        serde_json::json!([
-            etc.join("rabbitmq.conf"),
-            conf_d.join("10-defaults.conf"),
-            conf_d.join("20-management_agent.disable_metrics_collector.conf"),
-        ]),
+        serde_json::json!([etc.join("rabbitmq.conf"), conf_d.join("10-defaults.conf"),]),
         "status lists the files read"
     );
     assert_eq!(
@@ -283,7 +279,7 @@ fn the_dockerfile_has_rabbitmqs_image_contract() {
         "RABBITMQ_CONFIG_FILES" => Some(repo().join("docker/conf.d").display().to_string()),
         _ => None,
     });
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 1);
     let t = warren::rabbitmq_conf::load(&files, &["guest".to_string()]).unwrap();
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
     assert_eq!(
