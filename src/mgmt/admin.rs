@@ -200,6 +200,27 @@ pub async fn list_vhost_limits(
     Ok(Json(Value::Array(out)))
 }
 
+/// The value of a limit's `PUT` body, `{"value": N}` (vhost and user limits alike).
+pub(super) fn limit_value(raw: &axum::body::Bytes) -> Result<i64, ApiError> {
+    let req: Map<String, Value> = body(raw)?;
+    super::messages::int_of(req.get("value"))
+        .ok_or_else(|| ApiError::bad_request("value must be an integer"))
+}
+
+/// RabbitMQ's refusal of a limit it does not know.
+pub(super) fn unrecognised(name: &str) -> ApiError {
+    ApiError::bad_request(format!("Unrecognised terms {name}"))
+}
+
+/// The field of a vhost's limits that RabbitMQ's `name` stands for.
+fn vhost_limit<'a>(l: &'a mut VhostLimits, name: &str) -> Option<&'a mut Option<i64>> {
+    match name {
+        "max-connections" => Some(&mut l.max_connections),
+        "max-queues" => Some(&mut l.max_queues),
+        _ => None,
+    }
+}
+
 /// `PUT /api/vhost-limits/{vhost}/{name}` with `{"value": N}`: set one limit.
 pub async fn put_vhost_limit(
     State(api): State<Api>,
@@ -209,20 +230,14 @@ pub async fn put_vhost_limit(
 ) -> Result<StatusCode, ApiError> {
     require_admin(&caller)?;
     api.broker.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    let req: Map<String, Value> = body(&raw)?;
-    let value = super::messages::int_of(req.get("value"))
-        .ok_or_else(|| ApiError::bad_request("value must be an integer"))?;
+    let value = limit_value(&raw)?;
     let mut limits = api
         .broker
         .vhost_limits
         .get(&vhost)
         .map(|l| l.clone())
         .unwrap_or_default();
-    match name.as_str() {
-        "max-connections" => limits.max_connections = Some(value),
-        "max-queues" => limits.max_queues = Some(value),
-        _ => return Err(ApiError::bad_request(format!("Unrecognised terms {name}"))),
-    }
+    *vhost_limit(&mut limits, &name).ok_or_else(|| unrecognised(&name))? = Some(value);
     api.broker
         .set_vhost_limits(&vhost, limits)
         .map_err(ApiError::internal)?;
@@ -238,11 +253,7 @@ pub async fn delete_vhost_limit(
     let Some(mut limits) = api.broker.vhost_limits.get(&vhost).map(|l| l.clone()) else {
         return Err(ApiError::not_found());
     };
-    match name.as_str() {
-        "max-connections" => limits.max_connections = None,
-        "max-queues" => limits.max_queues = None,
-        _ => return Err(ApiError::not_found()),
-    }
+    *vhost_limit(&mut limits, &name).ok_or_else(ApiError::not_found)? = None;
     api.broker
         .set_vhost_limits(&vhost, limits)
         .map_err(ApiError::internal)?;

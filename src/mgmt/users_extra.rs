@@ -3,7 +3,6 @@
 //! topic-permission and auth endpoints (warren has no topic permissions and no OAuth: they
 //! answer as a RabbitMQ with none configured).
 
-use super::messages::int_of;
 use super::topology::body;
 use super::{require_admin, Api, ApiError, Caller};
 use crate::access::UserLimits;
@@ -120,6 +119,15 @@ pub async fn list_user_limits(
     Ok(Json(Value::Array(out)))
 }
 
+/// The field of a user's limits that RabbitMQ's `name` stands for.
+fn user_limit<'a>(l: &'a mut UserLimits, name: &str) -> Option<&'a mut Option<i64>> {
+    match name {
+        "max-connections" => Some(&mut l.max_connections),
+        "max-channels" => Some(&mut l.max_channels),
+        _ => None,
+    }
+}
+
 /// `PUT /api/user-limits/{user}/{name}` with `{"value": N}`.
 pub async fn put_user_limit(
     State(api): State<Api>,
@@ -128,20 +136,14 @@ pub async fn put_user_limit(
     raw: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&caller)?;
-    let req: Map<String, Value> = body(&raw)?;
-    let value = int_of(req.get("value"))
-        .ok_or_else(|| ApiError::bad_request("value must be an integer"))?;
+    let value = super::admin::limit_value(&raw)?;
     let mut limits = api
         .broker
         .access
         .user(&user)
         .ok_or_else(ApiError::not_found)?
         .limits;
-    match name.as_str() {
-        "max-connections" => limits.max_connections = Some(value),
-        "max-channels" => limits.max_channels = Some(value),
-        _ => return Err(ApiError::bad_request(format!("Unrecognised terms {name}"))),
-    }
+    *user_limit(&mut limits, &name).ok_or_else(|| super::admin::unrecognised(&name))? = Some(value);
     api.broker
         .set_user_limits(&user, limits)
         .map_err(ApiError::internal)?;
@@ -160,11 +162,7 @@ pub async fn delete_user_limit(
         .user(&user)
         .ok_or_else(ApiError::not_found)?
         .limits;
-    match name.as_str() {
-        "max-connections" => limits.max_connections = None,
-        "max-channels" => limits.max_channels = None,
-        _ => return Err(ApiError::not_found()),
-    }
+    *user_limit(&mut limits, &name).ok_or_else(ApiError::not_found)? = None;
     api.broker
         .set_user_limits(&user, limits)
         .map_err(ApiError::internal)?;
