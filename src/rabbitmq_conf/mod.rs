@@ -184,6 +184,7 @@ pub fn translate(
     let mut loopback: Vec<String> = loopback_defaults.to_vec();
     let mut perms = [".*".to_string(), ".*".to_string(), ".*".to_string()];
     let (mut perms_set, mut loopback_set) = (false, false);
+    let mut listeners: Vec<&Setting> = Vec::new();
     for s in settings {
         let (k, v) = (s.key.as_str(), s.value.as_str());
         let bad = |what: &str| ConfError::Value(s.at.clone(), format!("{k}: {what}, got {v:?}"));
@@ -191,14 +192,7 @@ pub fn translate(
             t.values.insert(key.to_string(), value);
         };
         match k {
-            "listeners.tcp.default" | "listeners.ssl.default" => {
-                let (ip, port) = listener(v).ok_or_else(|| bad("expected PORT or IP:PORT"))?;
-                let key = if k == "listeners.tcp.default" { "amqp.port" } else { "tls.port" };
-                put(key, Value::from(port as i64));
-                if let Some(ip) = ip {
-                    put("amqp.bind", Value::from(ip));
-                }
-            }
+            _ if listener_name(k).is_some() => listeners.push(s),
             "default_user" => put("auth.default_user", Value::from(v)),
             "default_pass" => put("auth.default_pass", Value::from(v)),
             "default_vhost" => put("auth.default_vhost", Value::from(v)),
@@ -287,11 +281,14 @@ pub fn translate(
                 s.at
             )),
             _ if k.starts_with("listeners.") => t.warnings.push(format!(
-                "{}: {k}: warren has one AMQP and one AMQPS listener (listeners.tcp.default, listeners.ssl.default); ignored",
+                "{}: {k}: warren always has its AMQP listener; ignored",
                 s.at
             )),
             _ => t.warnings.push(format!("{}: unknown or unsupported setting {k}; ignored", s.at)),
         }
+    }
+    for (kind, port_key) in [("tcp", "amqp.port"), ("ssl", "tls.port")] {
+        choose_listener(&listeners, kind, port_key, &mut t)?;
     }
     if perms_set {
         t.values.insert(
@@ -316,6 +313,57 @@ pub fn translate(
         );
     }
     Ok(t)
+}
+
+/// `(tcp|ssl, NAME)` of a listener setting `listeners.tcp.NAME` / `listeners.ssl.NAME`.
+fn listener_name(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("listeners.")?;
+    let (kind, name) = rest.split_once('.')?;
+    (matches!(kind, "tcp" | "ssl") && !name.contains('.')).then_some((kind, name))
+}
+
+/// warren has one listener of each kind: RabbitMQ's `default` one, else the first one named
+/// (`listeners.tcp.1 = ...`); the others are warned about.
+fn choose_listener(
+    listeners: &[&Setting],
+    kind: &str,
+    port_key: &str,
+    t: &mut Translated,
+) -> Result<(), ConfError> {
+    let of_kind: Vec<&&Setting> = listeners
+        .iter()
+        .filter(|s| listener_name(&s.key).is_some_and(|(k, _)| k == kind))
+        .collect();
+    let chosen = of_kind
+        .iter()
+        .find(|s| listener_name(&s.key).is_some_and(|(_, n)| n == "default"))
+        .or(of_kind.first());
+    let Some(chosen) = chosen else {
+        return Ok(());
+    };
+    let (ip, port) = listener(&chosen.value).ok_or_else(|| {
+        ConfError::Value(
+            chosen.at.clone(),
+            format!(
+                "{}: expected PORT or IP:PORT, got {:?}",
+                chosen.key, chosen.value
+            ),
+        )
+    })?;
+    t.values.insert(port_key.into(), Value::from(port as i64));
+    if let Some(ip) = ip {
+        t.values.insert("amqp.bind".into(), Value::from(ip));
+    }
+    for other in of_kind.iter().filter(|s| s.at != chosen.at) {
+        t.warnings.push(format!(
+            "{}: {}: warren has one {} listener ({} is used); ignored",
+            other.at,
+            other.key,
+            if kind == "tcp" { "AMQP" } else { "AMQPS" },
+            chosen.key
+        ));
+    }
+    Ok(())
 }
 
 /// `5672`, `127.0.0.1:5672`, `::1:5672` or `[::1]:5672`.

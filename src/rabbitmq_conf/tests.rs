@@ -122,9 +122,42 @@ fn settings_become_warren_keys() {
 }
 
 #[test]
+fn the_default_listener_or_else_the_first_named_one_is_used() {
+    let s = parse(
+        "listeners.tcp.1 = 127.0.0.1:5680\nlisteners.tcp.2 = 5681\nlisteners.ssl.1 = 5690\n",
+        "r.conf",
+    )
+    .unwrap();
+    let t = translate(&s, &guest()).unwrap();
+    assert_eq!(t.values["amqp.port"].to_string(), "5680");
+    assert_eq!(t.values["amqp.bind"].to_string(), "127.0.0.1");
+    assert_eq!(t.values["tls.port"].to_string(), "5690");
+    assert_eq!(
+        t.warnings,
+        ["r.conf:2: listeners.tcp.2: warren has one AMQP listener (listeners.tcp.1 is used); ignored"]
+    );
+    let s = parse(
+        "listeners.tcp.1 = 5680\nlisteners.tcp.default = 5682\n",
+        "r.conf",
+    )
+    .unwrap();
+    let t = translate(&s, &guest()).unwrap();
+    assert_eq!(t.values["amqp.port"].to_string(), "5682");
+    assert_eq!(
+        t.warnings,
+        ["r.conf:1: listeners.tcp.1: warren has one AMQP listener (listeners.tcp.default is used); ignored"]
+    );
+    let s = parse("listeners.tcp.default = five\n", "r.conf").unwrap();
+    assert_eq!(
+        translate(&s, &guest()).unwrap_err().to_string(),
+        "r.conf:1: listeners.tcp.default: expected PORT or IP:PORT, got \"five\""
+    );
+}
+
+#[test]
 fn unknown_keys_are_warned_about_and_bad_values_are_errors() {
     let s = parse(
-        "queue_master_locator = min-masters\nlisteners.tcp.other = 5680\nloopback_users = none\n\
+        "queue_master_locator = min-masters\nlisteners.tcp = none\nloopback_users = none\n\
          log.file = false\nlog.file = /var/log/rabbitmq/r.log\n",
         "r.conf",
     )
@@ -134,7 +167,7 @@ fn unknown_keys_are_warned_about_and_bad_values_are_errors() {
         t.warnings,
         [
             "r.conf:1: unknown or unsupported setting queue_master_locator; ignored",
-            "r.conf:2: listeners.tcp.other: warren has one AMQP and one AMQPS listener (listeners.tcp.default, listeners.ssl.default); ignored",
+            "r.conf:2: listeners.tcp: warren always has its AMQP listener; ignored",
             "r.conf:5: unknown or unsupported setting log.file; ignored",
         ]
     );
