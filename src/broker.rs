@@ -171,7 +171,8 @@ impl Broker {
         if users.is_empty() {
             let auth = &self.config.auth;
             self.store.put_vhost(&auth.default_vhost)?;
-            self.add_user(&auth.default_user, &auth.default_pass, &["administrator"])?;
+            let tags: Vec<&str> = auth.default_user_tags.iter().map(String::as_str).collect();
+            self.add_user(&auth.default_user, &auth.default_pass, &tags)?;
             let [c, w, r] = &auth.default_permissions;
             self.set_permissions(&auth.default_user, &auth.default_vhost, c, w, r)?;
             return Ok(());

@@ -104,8 +104,17 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
              management.tcp.port = 0\nmanagement.tcp.ip = 127.0.0.1\nprometheus.tcp.port = 0\n\
              default_user = app\ndefault_pass = s3cret # a comment ends the value\n\
              default_vhost = orders\ndefault_permissions.read = ^$\n\
-             heartbeat = 7\nqueue_master_locator = min-masters\n"
+             heartbeat = 7\nqueue_master_locator = min-masters\n\
+             definitions.import_backend = local_filesystem\n\
+             definitions.local.path = {defs}\n",
+            defs = dir.join("definitions.json").display()
         ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("definitions.json"),
+        r#"{"queues": [{"name": "imported", "vhost": "orders", "durable": true,
+            "auto_delete": false, "arguments": {}}]}"#,
     )
     .unwrap();
     // What RabbitMQ's image ships in conf.d.
@@ -134,6 +143,13 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
     declare_queue(&ch, "work", QueueDeclareOptions::default())
         .await
         .expect("configure is .*");
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    declare_queue(&ch, "imported", passive)
+        .await
+        .expect("definitions.local.path was imported");
     let err = within(
         5,
         ch.basic_get("work".into(), lapin::options::BasicGetOptions::default()),

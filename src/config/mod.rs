@@ -252,6 +252,8 @@ pub struct AuthConfig {
     pub load_definitions: PathBuf,
     /// Configure, write and read patterns the default user gets on the default vhost.
     pub default_permissions: [String; 3],
+    /// Tags of the default user (RabbitMQ's `default_user_tags.*`).
+    pub default_user_tags: Vec<String>,
 }
 
 /// Values given on the command line or by RabbitMQ's environment variables; each overrides

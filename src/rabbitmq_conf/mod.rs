@@ -166,13 +166,12 @@ pub fn load(files: &[PathBuf], loopback_defaults: &[String]) -> Result<Translate
 
 /// Settings RabbitMQ has that warren takes without a word because warren already behaves
 /// so: statistics are always collected, no log file is written (so its level and directory
-/// do not matter), the default user is an administrator.
+/// do not matter).
 const ACCEPTED: &[&str] = &[
     "management_agent.disable_metrics_collector",
     "management.rates_mode",
     "log.file.level",
     "log.dir",
-    "default_user_tags.administrator",
 ];
 
 /// Turn settings into warren's keys; later settings win over earlier ones.
@@ -185,6 +184,8 @@ pub fn translate(
     let mut perms = [".*".to_string(), ".*".to_string(), ".*".to_string()];
     let (mut perms_set, mut loopback_set) = (false, false);
     let mut listeners: Vec<&Setting> = Vec::new();
+    let mut tags: Vec<String> = vec!["administrator".into()];
+    let mut tags_set = false;
     for s in settings {
         let (k, v) = (s.key.as_str(), s.value.as_str());
         let bad = |what: &str| ConfError::Value(s.at.clone(), format!("{k}: {what}, got {v:?}"));
@@ -257,7 +258,30 @@ pub fn translate(
             }
             "prometheus.tcp.port" => put("prometheus.port", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a port"))?),
             "management.http.max_body_size" => put("management.max_body_size", int(v, i64::MAX as u64).ok_or_else(|| bad("expected bytes"))?),
-            "load_definitions" | "management.load_definitions" => put("auth.load_definitions", Value::from(v)),
+            // 3.9+ spells it definitions.local.path with the local_filesystem backend.
+            "load_definitions" | "management.load_definitions" | "definitions.local.path" => {
+                put("auth.load_definitions", Value::from(v))
+            }
+            "definitions.import_backend" => {
+                if !matches!(v, "local_filesystem" | "rabbit_definitions_import_local_filesystem") {
+                    t.warnings.push(format!(
+                        "{}: {k}: warren imports definitions from a local file only; ignored",
+                        s.at
+                    ));
+                }
+            }
+            // warren imports the file at every start; importing it again changes nothing.
+            "definitions.skip_if_unchanged" => {
+                boolean(v).ok_or_else(|| bad("expected true or false"))?;
+            }
+            _ if k.starts_with("default_user_tags.") => {
+                let tag = &k["default_user_tags.".len()..];
+                tags.retain(|x| x != tag);
+                if boolean(v).ok_or_else(|| bad("expected true or false"))? {
+                    tags.push(tag.to_string());
+                }
+                tags_set = true;
+            }
             "log.console" => put("logging.console", Value::from(boolean(v).ok_or_else(|| bad("expected true or false"))?)),
             "log.console.level" | "log.default.level" => {
                 let level = log_level(v).ok_or_else(|| bad("expected debug, info, notice, warning, error, critical or none"))?;
@@ -289,6 +313,16 @@ pub fn translate(
     }
     for (kind, port_key) in [("tcp", "amqp.port"), ("ssl", "tls.port")] {
         choose_listener(&listeners, kind, port_key, &mut t)?;
+    }
+    if tags_set {
+        t.values.insert(
+            "auth.default_user_tags".into(),
+            Value::from(
+                tags.iter()
+                    .map(|x| Value::from(x.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
+        );
     }
     if perms_set {
         t.values.insert(

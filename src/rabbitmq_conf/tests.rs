@@ -122,6 +122,34 @@ fn settings_become_warren_keys() {
 }
 
 #[test]
+fn definitions_as_3_9_spells_them_and_default_user_tags() {
+    let s = parse(
+        "definitions.import_backend = local_filesystem\n\
+         definitions.local.path = /etc/rabbitmq/defs.json\n\
+         definitions.skip_if_unchanged = true\n\
+         default_user_tags.administrator = false\ndefault_user_tags.monitoring = true\n\
+         definitions.import_backend = https\n",
+        "r.conf",
+    )
+    .unwrap();
+    let t = translate(&s, &guest()).unwrap();
+    assert_eq!(
+        t.values["auth.load_definitions"].to_string(),
+        "/etc/rabbitmq/defs.json"
+    );
+    let tags = t.values["auth.default_user_tags"]
+        .clone()
+        .into_array()
+        .unwrap();
+    let tags: Vec<String> = tags.into_iter().map(|v| v.to_string()).collect();
+    assert_eq!(tags, ["monitoring"]);
+    assert_eq!(
+        t.warnings,
+        ["r.conf:6: definitions.import_backend: warren imports definitions from a local file only; ignored"]
+    );
+}
+
+#[test]
 fn the_default_listener_or_else_the_first_named_one_is_used() {
     let s = parse(
         "listeners.tcp.1 = 127.0.0.1:5680\nlisteners.tcp.2 = 5681\nlisteners.ssl.1 = 5690\n",
