@@ -106,7 +106,7 @@ impl Alarms {
         let bytes = match w {
             Watermark::Absolute(n) => n,
             Watermark::Relative(f) => {
-                let total = crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024);
+                let total = crate::memory::total_bytes();
                 (total as f64 * f) as u64
             }
         };

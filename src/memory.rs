@@ -69,8 +69,25 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Physical memory of the machine in KiB (Linux), or of the container's cgroup if lower.
-pub fn total_kib() -> Option<u64> {
+/// The memory size set by configuration (RabbitMQ's `total_memory_available_override_value`),
+/// in bytes; 0: measured.
+static TOTAL_OVERRIDE: AtomicU64 = AtomicU64::new(0);
+
+/// Use `bytes` as the memory size from now on instead of measuring it (0: measure again).
+pub fn override_total(bytes: u64) {
+    TOTAL_OVERRIDE.store(bytes, Ordering::Relaxed);
+}
+
+/// Memory size in bytes: the machine's (Linux), or the container's cgroup limit if lower, or
+/// the size configuration gives instead; 1 GiB when it cannot be read.
+pub fn total_bytes() -> u64 {
+    match TOTAL_OVERRIDE.load(Ordering::Relaxed) {
+        0 => measured_total_kib().map_or(1 << 30, |kib| kib * 1024),
+        bytes => bytes,
+    }
+}
+
+fn measured_total_kib() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let total: u64 = meminfo
         .lines()

@@ -107,6 +107,9 @@ async fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<TcpListener> {
 
 /// Open the store, bind the listener and start accepting.
 pub async fn start(config: Config) -> Result<ServerHandle, BrokerError> {
+    if config.resources.total_memory > 0 {
+        crate::memory::override_total(config.resources.total_memory);
+    }
     let store = Store::open(&config.storage)?;
     let listener = bind(config.amqp.bind, config.amqp.port).await?;
     let addr = listener.local_addr()?;

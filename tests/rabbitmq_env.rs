@@ -51,15 +51,12 @@ async fn the_default_user_and_vhost_come_from_the_environment() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn the_node_is_named_by_rabbitmq_nodename() {
-    if std::env::var("WARREN_TEST_URL").is_ok() {
-        return;
-    }
+/// GET `path` from the management API of a child warren (its address is in its log), as
+/// `user:pass`; the JSON body.
+async fn mgmt_get(child: &ChildBroker, path: &str, user_pass: &str) -> serde_json::Value {
+    use base64::Engine;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = std::env::temp_dir().join(unique("warren-nodename"));
-    let child = spawn_warren(&dir, &[("RABBITMQ_NODENAME", "rabbit@broker-1")]).await;
-    let mgmt = {
+    let addr = {
         let log = child.log.lock().unwrap();
         log.iter()
             .find_map(|l| {
@@ -69,20 +66,38 @@ async fn the_node_is_named_by_rabbitmq_nodename() {
             })
             .expect("the management address is logged")
     };
-    let port = mgmt.rsplit(':').next().unwrap();
+    let port = addr.rsplit(':').next().unwrap();
     let mut s = within(
         5,
         tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")),
     )
     .await
     .unwrap();
-    let req = "GET /api/overview?columns=node,cluster_name HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n\r\n";
+    let auth = base64::engine::general_purpose::STANDARD.encode(user_pass);
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = String::new();
     within(5, s.read_to_string(&mut raw)).await.unwrap();
     let body = raw.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw}"))
+}
+
+#[tokio::test]
+async fn the_node_is_named_by_rabbitmq_nodename() {
+    if std::env::var("WARREN_TEST_URL").is_ok() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique("warren-nodename"));
+    let child = spawn_warren(&dir, &[("RABBITMQ_NODENAME", "rabbit@broker-1")]).await;
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(body).unwrap(),
+        mgmt_get(
+            &child,
+            "/api/overview?columns=node,cluster_name",
+            "guest:guest"
+        )
+        .await,
         serde_json::json!({"node": "rabbit@broker-1", "cluster_name": "rabbit@broker-1"})
     );
     drop(child);
@@ -105,6 +120,8 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
              default_user = app\ndefault_pass = s3cret # a comment ends the value\n\
              default_vhost = orders\ndefault_permissions.read = ^$\n\
              heartbeat = 7\nqueue_master_locator = min-masters\n\
+             total_memory_available_override_value = 1GB\n\
+             vm_memory_high_watermark.relative = 0.5\n\
              definitions.import_backend = local_filesystem\n\
              definitions.local.path = {defs}\n",
             defs = dir.join("definitions.json").display()
@@ -150,6 +167,12 @@ async fn rabbitmq_conf_and_conf_d_are_read_as_rabbitmq_reads_them() {
     declare_queue(&ch, "imported", passive)
         .await
         .expect("definitions.local.path was imported");
+    let node = warren::broker::node_name();
+    let limit = mgmt_get(&child, &format!("/api/nodes/{node}"), "app:s3cret").await;
+    assert_eq!(
+        limit["mem_limit"], 500_000_000,
+        "half of total_memory_available_override_value"
+    );
     let err = within(
         5,
         ch.basic_get("work".into(), lapin::options::BasicGetOptions::default()),

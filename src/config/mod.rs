@@ -178,7 +178,7 @@ impl StorageConfig {
     /// `transient_budget` with 0 resolved against the machine's memory.
     pub fn transient_budget(&self) -> u64 {
         match self.transient_budget {
-            0 => crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024 / 5),
+            0 => crate::memory::total_bytes() / 5,
             n => n,
         }
     }
@@ -224,6 +224,11 @@ pub struct ResourceConfig {
     /// Bytes of free disk under the data directory below which the disk alarm is set
     /// (`disk_free_limit.absolute`, 50 MB).
     pub disk_free_limit: u64,
+    /// The memory size the relative limits are fractions of, in bytes, instead of the
+    /// machine's or container's (RabbitMQ's `total_memory_available_override_value`); 0:
+    /// measured.
+    #[serde(default)]
+    pub total_memory: u64,
 }
 
 impl ResourceConfig {
@@ -231,7 +236,7 @@ impl ResourceConfig {
     pub fn memory_limit(&self) -> u64 {
         match self.memory_high_watermark_absolute {
             0 => {
-                let total = crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024);
+                let total = crate::memory::total_bytes();
                 (total as f64 * self.memory_high_watermark) as u64
             }
             n => n,

@@ -123,7 +123,7 @@ struct Limit {
 }
 
 fn total_memory() -> u64 {
-    crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024)
+    crate::memory::total_bytes()
 }
 
 fn bytes_of(l: &Limit) -> Result<u64, ApiError> {

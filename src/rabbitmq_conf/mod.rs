@@ -184,6 +184,12 @@ pub fn translate(
     let mut perms = [".*".to_string(), ".*".to_string(), ".*".to_string()];
     let (mut perms_set, mut loopback_set) = (false, false);
     let mut listeners: Vec<&Setting> = Vec::new();
+    // A relative disk limit is a fraction of this, wherever the line stands.
+    let total_override = settings
+        .iter()
+        .rev()
+        .find(|s| s.key == "total_memory_available_override_value")
+        .and_then(|s| bytes(&s.value));
     let mut tags: Vec<String> = vec!["administrator".into()];
     let mut tags_set = false;
     for s in settings {
@@ -247,8 +253,12 @@ pub fn translate(
             }
             "disk_free_limit.relative" => {
                 let f = v.parse::<f64>().ok().filter(|f| *f >= 0.0).ok_or_else(|| bad("expected a ratio to the memory size"))?;
-                let total = crate::memory::total_kib().map_or(1 << 30, |kib| kib * 1024);
+                let total = total_override.unwrap_or_else(crate::memory::total_bytes);
                 put("resources.disk_free_limit", Value::from((total as f64 * f) as i64));
+            }
+            "total_memory_available_override_value" => {
+                let b = bytes(v).ok_or_else(|| bad("expected bytes, e.g. 4GB or 4096MiB"))?;
+                put("resources.total_memory", Value::from(b as i64));
             }
             "management.tcp.port" => put("management.port", int(v, u16::MAX as u64).ok_or_else(|| bad("expected a port"))?),
             "management.tcp.ip" | "prometheus.tcp.ip" => {

@@ -150,6 +150,22 @@ fn definitions_as_3_9_spells_them_and_default_user_tags() {
 }
 
 #[test]
+fn a_memory_size_override_is_what_relative_limits_are_taken_of() {
+    let s = parse(
+        "disk_free_limit.relative = 1.5\ntotal_memory_available_override_value = 2GB\n",
+        "r.conf",
+    )
+    .unwrap();
+    let t = translate(&s, &guest()).unwrap();
+    assert_eq!(t.values["resources.total_memory"].to_string(), "2000000000");
+    assert_eq!(
+        t.values["resources.disk_free_limit"].to_string(),
+        "3000000000"
+    );
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+}
+
+#[test]
 fn the_default_listener_or_else_the_first_named_one_is_used() {
     let s = parse(
         "listeners.tcp.1 = 127.0.0.1:5680\nlisteners.tcp.2 = 5681\nlisteners.ssl.1 = 5690\n",
