@@ -247,18 +247,13 @@ async fn diagnostics_report_listeners_and_alarms() {
     );
     b.broker().unwrap().alarms.set_memory_limit(1);
     let alarm = format!("Error:\nMemory alarm on node {node}\n");
-    let mut last = None;
-    for _ in 0..100 {
+    let r = eventually(5, || async {
         let r = t
             .run("rabbitmq-diagnostics", &["-q", "check_local_alarms"])
             .await;
-        if r.code == 69 {
-            last = Some(r);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await; // poll interval
-    }
-    let r = last.expect("the alarm is reported");
+        (r.code == 69).then_some(r)
+    })
+    .await;
     assert_eq!((r.out.as_str(), r.err.as_str()), ("", alarm.as_str()));
     let r = t.run("rabbitmq-diagnostics", &["-q", "alarms"]).await;
     assert_eq!(

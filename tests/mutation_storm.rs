@@ -58,12 +58,7 @@ async fn settled(log: &Log) {
             .count()
     };
     let target = trims() + 2;
-    within(30, async {
-        while trims() < target {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    eventually(30, || async { (trims() >= target).then_some(()) }).await;
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -394,12 +394,7 @@ async fn rabbitmqctl_wait_follows_the_pid_file_and_set_log_level_changes_the_fil
             .iter()
             .any(|l| l.contains("DEBUG") && l.contains("connection open"))
     };
-    within(5, async {
-        while !logged() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    eventually(5, || async { logged().then_some(()) }).await;
     let out = ctl(&["set_log_level", "loud"]).output().unwrap();
     assert_eq!(
         (out.status.code(), String::from_utf8(out.stderr).unwrap()),
