@@ -20,7 +20,7 @@ import time
 
 import yaml
 
-warren, root = sys.argv[1], sys.argv[2]
+warren, root = os.path.abspath(sys.argv[1]), sys.argv[2]
 docker = os.path.join(root, "docker")
 compose = yaml.safe_load(open(os.path.join(docker, "docker-compose.yml")))
 broker_svc, app_svc = compose["services"]["rabbitmq"], compose["services"]["orders"]
@@ -92,6 +92,7 @@ def read_log():
 
 
 threading.Thread(target=read_log, daemon=True).start()
+passed = False
 try:
     check(ready.wait(30), "the broker logs 'Server startup complete'")
 
@@ -137,9 +138,10 @@ try:
 
     broker.send_signal(signal.SIGTERM)
     check(broker.wait(30) == 0, "the broker stops cleanly on SIGTERM (docker stop)")
+    passed = True
 finally:
     if broker.poll() is None:
         broker.kill()
-    if "FAIL" in "".join(log) or broker.returncode not in (0, None):
-        print("".join(log[-40:]))
+    if not passed:
+        print("broker log:\n" + "".join(log[-40:]))
     shutil.rmtree(tmp, ignore_errors=True)

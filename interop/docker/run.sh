@@ -17,15 +17,8 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } \
     >/dev/null || { echo "docker/run.sh: apt-get install python3-venv failed" >&2; exit 1; }
 fi
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-fi
-stamp=$venv/.requirements.installed
-if [ ! -f "$stamp" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  cp "$here/requirements.txt" "$stamp"
-fi
+source "$here/../venv.sh"
+requirements_venv "$here"
 root=$(cd "$here/../.." && pwd)
 bin=${WARREN_BIN:-$root/target/release/warren}
 [ -x "$bin" ] || bin=$root/target/debug/warren

@@ -29,15 +29,8 @@ if [ ${#need[@]} -gt 0 ]; then
     >/dev/null || { echo "ui/run.sh: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-fi
-stamp=$venv/.requirements.installed
-if [ ! -f "$stamp" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  cp "$here/requirements.txt" "$stamp"
-fi
+source "$here/../venv.sh"
+requirements_venv "$here"
 
 export UI_ARTIFACTS=${UI_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/warren-ui-artifacts-XXXXXX")}
 # selenium must not look for (or fetch) a driver of its own.
