@@ -358,9 +358,14 @@ impl Store {
         rk: &str,
         args: &amq_protocol::types::FieldTable,
     ) -> StoreResult<()> {
-        self.bindings
+        let removed = self
+            .bindings
             .remove(Self::binding_key(vhost, source, kind, dest, rk, args))?;
-        self.topology_written()
+        // Unbinding a transient queue from a durable exchange removes nothing: no flush.
+        match removed {
+            Some(_) => self.topology_written(),
+            None => Ok(()),
+        }
     }
 
     fn delete_bindings_from(&self, vhost: &str, source: &str) -> StoreResult<()> {
